@@ -1,0 +1,58 @@
+# Every target bootstraps .venv on a fresh clone. The venv is built with Python 3.13 (the Lambda
+# runtime) when this machine has it, else the newest Python >= 3.11 on PATH.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PYTHON_FOR_VENV := $(shell for c in "env PYENV_VERSION=3.13.0 python3.13" python3.13 python3.12 python3.11 python3; do \
+	$$c -c 'import sys; assert sys.version_info >= (3, 11)' >/dev/null 2>&1 && { echo "$$c"; break; }; done)
+
+.PHONY: dev test test-unit test-integration test-browser lint bench build deploy replay clean
+
+$(STAMP): pyproject.toml layers/booking/requirements.txt
+	@test -n '$(PYTHON_FOR_VENV)' || { echo "Python >= 3.11 is required"; exit 1; }
+	@test -x $(PY) || $(PYTHON_FOR_VENV) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## make dev: the whole local stack in the foreground (Ctrl-C stops all of it)
+dev: $(STAMP)
+	$(PY) -m local.dev
+
+## make test: unit, integration (real local stack) and browser tests
+test: $(STAMP)
+	$(PY) -m pytest
+
+test-unit: $(STAMP)
+	$(PY) -m pytest tests/unit
+
+test-integration: $(STAMP)
+	$(PY) -m pytest tests/integration
+
+test-browser: $(STAMP)
+	$(PY) -m pytest tests/e2e
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy layers/booking/booking functions local
+
+## make bench: cold start, warm overhead, throughput, artifact size
+bench: $(STAMP)
+	$(PY) -m local.bench
+
+## make replay: move events parked in the dead-letter queue back onto the bus
+replay: $(STAMP)
+	$(PY) -m local.replay
+
+build:
+	sam build
+
+deploy: build
+	sam deploy --guided
+
+clean:
+	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache .local-state
