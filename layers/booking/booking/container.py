@@ -1,0 +1,165 @@
+"""Builds each adapter once per container (cached factories), from the validated settings.
+
+Warm invocations reuse the HTTP connections, boto3 clients and caches built here; tests call
+``reset()`` to start from a clean container with a new environment.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from typing import Any
+
+import boto3
+import httpx
+from botocore.config import Config
+
+from booking.budget import Budget
+from booking.captcha import CaptchaVerifier
+from booking.config import Settings, get_settings
+from booking.credentials import CredentialProvider, secret_error
+from booking.idempotency import IdempotencyGuard, UnknownOutcomeMarkers
+from booking.oliver import OliverClient
+from booking.open_times import OpenTimesCache
+from booking.publisher import EventPublisher
+from booking.service import BookingService, SlotTimes
+
+#: AWS calls sit on the request path: fail fast and let our own policies decide what next.
+_AWS_CONFIG = Config(
+    connect_timeout=2, read_timeout=3, retries={"max_attempts": 2, "mode": "standard"}
+)
+
+
+def settings() -> Settings:
+    return get_settings()
+
+
+@lru_cache(maxsize=None)
+def aws_client(service: str) -> Any:
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    return boto3.client(service, region_name=region, config=_AWS_CONFIG)  # type: ignore[call-overload]
+
+
+@lru_cache(maxsize=1)
+def http_client() -> httpx.Client:
+    return OliverClient.build_http_client()
+
+
+@lru_cache(maxsize=1)
+def secrets() -> Any:
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+    return SecretsProvider(boto3_client=aws_client("secretsmanager"))
+
+
+def read_secret(secret_id: str, variable: str, fresh: bool = False, transform: Any = None) -> Any:
+    """A cached secret read (``max_age`` from settings); ``fresh`` skips the cache once."""
+    try:
+        return secrets().get(
+            secret_id,
+            max_age=settings().secret_max_age_seconds,
+            force_fetch=fresh,
+            transform=transform,
+        )
+    except Exception as exc:
+        raise secret_error(exc, variable) from None
+
+
+@lru_cache(maxsize=1)
+def oliver() -> OliverClient:
+    return OliverClient(settings().oliver_api_url, http_client())
+
+
+@lru_cache(maxsize=1)
+def credentials() -> CredentialProvider:
+    config = settings()
+    return CredentialProvider(
+        read_secret=lambda fresh: read_secret(config.oliver_secret_id, "OLIVER_SECRET_ID", fresh),
+        sign_in=oliver().sign_in,
+        location_override=config.oliver_location_id,
+    )
+
+
+@lru_cache(maxsize=1)
+def publisher() -> EventPublisher:
+    config = settings()
+    return EventPublisher(
+        aws_client("events"),
+        aws_client("sqs"),
+        config.event_bus_name,
+        config.event_source,
+        config.event_dlq_url,
+    )
+
+
+@lru_cache(maxsize=1)
+def guard() -> IdempotencyGuard:
+    return IdempotencyGuard(settings().idempotency_table_name, aws_client("dynamodb"))
+
+
+@lru_cache(maxsize=1)
+def slot_times() -> SlotTimes:
+    return SlotTimes()
+
+
+@lru_cache(maxsize=1)
+def open_times_cache() -> OpenTimesCache:
+    return OpenTimesCache(settings().open_times_cache_seconds)
+
+
+@lru_cache(maxsize=1)
+def captcha() -> CaptchaVerifier:
+    return CaptchaVerifier(settings().captcha_verify_url, http_client())
+
+
+def captcha_secret() -> str | None:
+    secret_id = settings().captcha_secret_id
+    if not secret_id:
+        return None
+    return str(read_secret(secret_id, "CAPTCHA_SECRET_ID")).strip()
+
+
+def webhook_secret_document() -> Any:
+    secret_id = settings().webhook_secret_id
+    if not secret_id:
+        return {}
+    return read_secret(secret_id, "WEBHOOK_SECRET_ID", transform="json")
+
+
+@lru_cache(maxsize=1)
+def booking_service() -> BookingService:
+    from booking import telemetry
+
+    return BookingService(
+        oliver=oliver(),
+        credentials=credentials(),
+        publisher=publisher(),
+        guard=guard(),
+        markers=UnknownOutcomeMarkers(aws_client("dynamodb"), settings().idempotency_table_name),
+        slot_times=slot_times(),
+        phone_region=settings().default_phone_region,
+        count=telemetry.count,
+    )
+
+
+def budget(context: Any) -> Budget:
+    return Budget.from_context(context)
+
+
+def reset() -> None:
+    """Forget everything built so far (tests change the environment between cases)."""
+    get_settings.cache_clear()
+    for factory in (
+        aws_client,
+        http_client,
+        secrets,
+        oliver,
+        credentials,
+        publisher,
+        guard,
+        slot_times,
+        open_times_cache,
+        captcha,
+        booking_service,
+    ):
+        factory.cache_clear()

@@ -1,0 +1,147 @@
+"""Domain errors. Each carries the HTTP status and contract ``code`` it maps to, in one place.
+
+Messages are one human sentence and never contain a token, a client's details or upstream
+internals; upstream's own message is passed on only through ``BookingRejected`` (trimmed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FieldError:
+    field: str
+    message: str
+
+
+class BookingError(Exception):
+    status: int = 500
+    code: str = "internal_error"
+    message: str = "Something went wrong on our side."
+    #: A visitor's valid submission failed for a reason staff should follow up
+    #: (a ``Booking Failed`` event is emitted for these).
+    follow_up: bool = False
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        errors: list[FieldError] | None = None,
+        retry_after: int | None = None,
+    ) -> None:
+        super().__init__(message or self.message)
+        self.message = message or self.message
+        self.errors = errors or []
+        self.retry_after = retry_after
+
+
+class MalformedBody(BookingError):
+    status, code, message = 400, "malformed_body", "The request body could not be read."
+
+
+class CaptchaFailed(BookingError):
+    status, code, message = 400, "captcha_failed", "The anti-spam check failed; please try again."
+
+
+class InvalidSignature(BookingError):
+    status, code, message = 401, "invalid_signature", "The webhook signature is not valid."
+
+
+class OriginNotAllowed(BookingError):
+    status, code, message = 403, "origin_not_allowed", "This site may not post bookings here."
+
+
+class UnknownSource(BookingError):
+    status, code, message = 404, "unknown_source", "No webhook source has this name."
+
+
+class SlotUnavailable(BookingError):
+    status, code, message = 409, "slot_unavailable", "This time is no longer available."
+    follow_up = True
+
+
+class DuplicateInProgress(BookingError):
+    status, code = 409, "duplicate_in_progress"
+    message = "The same booking is already being processed; retry in a moment."
+
+
+class BodyTooLarge(BookingError):
+    status, code, message = 413, "body_too_large", "The request body is larger than 64 KiB."
+
+
+class UnsupportedMediaType(BookingError):
+    status, code = 415, "unsupported_media_type"
+    message = (
+        "Send application/json, application/x-www-form-urlencoded or multipart/form-data."
+    )
+
+
+class ValidationFailed(BookingError):
+    status, code, message = 422, "validation_error", "Some fields are missing or not valid."
+
+
+class BookingRejected(BookingError):
+    status, code, message = 422, "booking_rejected", "The practice could not accept this booking."
+    follow_up = True
+
+
+class ClientNotFound(BookingError):
+    status, code = 422, "client_not_found"
+    message = "We could not find a client with these details; the practice will contact you."
+    follow_up = True
+
+
+class PatientNotFound(BookingError):
+    status, code = 422, "patient_not_found"
+    message = "We could not find this pet on the client's record; the practice will contact you."
+    follow_up = True
+
+
+class AmbiguousMatch(BookingError):
+    status, code = 422, "ambiguous_match"
+    message = "These details match more than one record; the practice will contact you."
+    follow_up = True
+
+
+class IdempotencyKeyReused(BookingError):
+    status, code = 422, "idempotency_key_reused"
+    message = "This Idempotency-Key was already used for a different booking."
+
+
+class RateLimited(BookingError):
+    status, code, message = 429, "rate_limited", "Too many requests; retry later."
+    follow_up = True
+
+
+class UpstreamError(BookingError):
+    status, code, message = 502, "upstream_error", "The practice system gave an unusable answer."
+    follow_up = True
+
+
+class UpstreamAuthFailed(BookingError):
+    status, code = 502, "upstream_auth_failed"
+    message = "The practice system refused our credentials."
+    follow_up = True
+
+
+class UpstreamUnavailable(BookingError):
+    status, code = 503, "upstream_unavailable"
+    message = "The practice system is unavailable; retry later."
+    follow_up = True
+
+
+class OutcomeUnknown(BookingError):
+    status, code = 503, "outcome_unknown"
+    message = "We could not confirm whether the booking was made; the practice will check."
+    follow_up = True
+
+
+class ConfigurationError(BookingError):
+    status, code = 503, "configuration_error"
+    message = "The booking service is not configured correctly."
+
+    def __init__(self, detail: str) -> None:
+        super().__init__()
+        #: For the operator's log only: which variable or secret is wrong (never its value).
+        self.detail = detail

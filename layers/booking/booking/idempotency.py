@@ -1,0 +1,160 @@
+"""Idempotency keys and the DynamoDB-backed guard against double bookings (Powertools).
+
+The key is, in this order: the webhook delivery id, the caller's ``Idempotency-Key``, or a hash
+of the normalised booking (slot + client identification + patient identification, with case,
+spacing and phone punctuation folded). Keys are namespaced by channel and webhook source. The
+booking's fingerprint is stored with the record, so the same explicit key with a different
+booking is refused. Only successes are remembered: Powertools deletes the record when the
+booking function raises.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import unicodedata
+from typing import Any
+
+from booking.models import BookingRequest, Channel
+
+RECORD_TTL_SECONDS = 24 * 60 * 60
+UNKNOWN_OUTCOME_PREFIX = "outcome-unknown#"
+
+
+def fold(text: str) -> str:
+    """Case-, accent- and spacing-insensitive form of a name."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return " ".join(bare.casefold().split())
+
+
+def _digits(phone: str) -> str:
+    return "".join(ch for ch in phone if ch.isdigit())
+
+
+def normalised_booking(booking: BookingRequest) -> dict[str, Any]:
+    if booking.client_id is not None:
+        client: dict[str, Any] = {"client_id": booking.client_id}
+    elif booking.client_remote_id is not None:
+        client = {"client_remote_id": fold(booking.client_remote_id)}
+    else:
+        client = {
+            "first_name": fold(booking.first_name or ""),
+            "last_name": fold(booking.last_name or ""),
+            "phone": _digits(booking.phone or ""),
+            "email": fold(booking.email or ""),
+        }
+    if booking.patient_id is not None:
+        patient: dict[str, Any] = {"patient_id": booking.patient_id}
+    elif booking.patient_remote_id is not None:
+        patient = {"patient_remote_id": fold(booking.patient_remote_id)}
+    else:
+        patient = {"patient_name": fold(booking.patient_name or "")}
+    return {"slot_id": booking.slot_id.strip(), "client": client, "patient": patient}
+
+
+def fingerprint(booking: BookingRequest) -> str:
+    canonical = json.dumps(normalised_booking(booking), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def idempotency_key(channel: Channel, explicit_key: str | None, booking: BookingRequest) -> str:
+    """The namespaced key; an explicit key is kept as given, a derived one is a hash (no PII)."""
+    namespace = f"{channel.name}:{channel.webhook_source or '-'}"
+    if explicit_key:
+        return f"{namespace}:key:{explicit_key}"
+    return f"{namespace}:booking:{fingerprint(booking)}"
+
+
+class UnknownOutcomeMarkers:
+    """Remembers bookings whose create may have reached Oliver without an answer, so that a
+    retry of the same booking looks for the appointment before creating it again."""
+
+    def __init__(self, dynamodb_client: Any, table_name: str) -> None:
+        self._client = dynamodb_client
+        self._table = table_name
+
+    def _id(self, key: str) -> dict[str, dict[str, str]]:
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        return {"id": {"S": UNKNOWN_OUTCOME_PREFIX + digest}}
+
+    def mark(self, key: str, since: str) -> None:
+        item = {
+            **self._id(key),
+            "since": {"S": since},
+            "expiration": {"N": str(int(time.time()) + RECORD_TTL_SECONDS)},
+        }
+        self._client.put_item(TableName=self._table, Item=item)
+
+    def since(self, key: str) -> str | None:
+        answer = self._client.get_item(TableName=self._table, Key=self._id(key), ConsistentRead=True)
+        item = answer.get("Item")
+        if not item or int(item.get("expiration", {}).get("N", "0")) < time.time():
+            return None
+        return str(item["since"]["S"])
+
+    def clear(self, key: str) -> None:
+        self._client.delete_item(TableName=self._table, Key=self._id(key))
+
+
+def _replayed(response: Any, _record: Any) -> Any:
+    """Powertools hook, called only when a stored response is returned instead of running."""
+    return {**response, "replayed": True}
+
+
+def _run(record: dict[str, str], book: Any) -> dict[str, Any]:
+    return dict(book())
+
+
+class IdempotencyGuard:
+    """Powertools idempotency over the DynamoDB table: one booking per key within 24 hours."""
+
+    def __init__(self, table_name: str, dynamodb_client: Any) -> None:
+        # Imported on first booking rather than at cold start: GET routes never need them.
+        from aws_lambda_powertools.utilities.idempotency import (
+            DynamoDBPersistenceLayer,
+            IdempotencyConfig,
+            idempotent_function,
+        )
+
+        self.config = IdempotencyConfig(
+            event_key_jmespath="key",
+            payload_validation_jmespath="fingerprint",
+            expires_after_seconds=RECORD_TTL_SECONDS,
+            response_hook=_replayed,
+        )
+        store = DynamoDBPersistenceLayer(table_name=table_name, boto3_client=dynamodb_client)
+        self._run = idempotent_function(
+            _run,
+            data_keyword_argument="record",
+            persistence_store=store,
+            config=self.config,
+            key_prefix="booking",
+        )
+
+    def register_context(self, context: Any) -> None:
+        """Must run before each booking: in-progress records expire with the invocation."""
+        self.config.register_lambda_context(context)
+
+    def run_once(
+        self, key: str, fingerprint: str, book: Any
+    ) -> tuple[dict[str, Any], bool]:
+        from aws_lambda_powertools.utilities.idempotency.exceptions import (
+            IdempotencyAlreadyInProgressError,
+            IdempotencyPersistenceLayerError,
+            IdempotencyValidationError,
+        )
+
+        from booking.errors import DuplicateInProgress, IdempotencyKeyReused, UpstreamUnavailable
+
+        try:
+            response = self._run(record={"key": key, "fingerprint": fingerprint}, book=book)
+        except IdempotencyAlreadyInProgressError:
+            raise DuplicateInProgress(retry_after=2) from None
+        except IdempotencyValidationError:
+            raise IdempotencyKeyReused() from None
+        except IdempotencyPersistenceLayerError:
+            raise UpstreamUnavailable(retry_after=5) from None
+        replayed = bool(response.pop("replayed", False))
+        return response, replayed

@@ -1,0 +1,190 @@
+"""Separate models per purpose: what a caller posts, what Oliver takes and returns, our event
+details. Field descriptions document the public API."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from booking.errors import FieldError
+
+Name = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+RemoteId = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+Utm = Annotated[str, StringConstraints(max_length=200)]
+Url = Annotated[str, StringConstraints(max_length=2048)]
+AppointmentStatus = Literal["REQUESTED", "ACCEPTED", "CONFIRMED"]
+
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+$")
+
+#: The fields Oliver's create-appointment endpoint takes; nothing else is ever sent upstream.
+UPSTREAM_FIELDS = (
+    "slot_id",
+    "client_id",
+    "client_remote_id",
+    "first_name",
+    "last_name",
+    "phone",
+    "email",
+    "patient_id",
+    "patient_remote_id",
+    "note",
+    "status",
+)
+
+
+class BookingRequest(BaseModel):
+    """A booking as a web form, a script or a mapped webhook submits it."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
+
+    slot_id: str = Field(
+        min_length=1, max_length=255, description="The `uuid` of a time from GET /open-times."
+    )
+    client_id: int | None = Field(default=None, gt=0, description="Oliver's client id.")
+    client_remote_id: RemoteId | None = Field(default=None, description="The client's PIMS id.")
+    first_name: Name | None = Field(default=None, description="Client's first name.")
+    last_name: Name | None = Field(default=None, description="Client's last name.")
+    phone: str | None = Field(default=None, max_length=40, description="Client's phone number.")
+    email: str | None = Field(default=None, max_length=254, description="Client's email.")
+    patient_id: int | None = Field(default=None, gt=0, description="Oliver's patient id.")
+    patient_remote_id: RemoteId | None = Field(default=None, description="The pet's PIMS id.")
+    patient_name: Name | None = Field(
+        default=None, description="The pet's name, when no patient id is known (never sent upstream)."
+    )
+    note: str | None = Field(default=None, max_length=2000, description="Note for the practice.")
+    status: AppointmentStatus | None = Field(
+        default=None, description="Status override; omitted means the clinic decides."
+    )
+    utm_source: Utm | None = None
+    utm_medium: Utm | None = None
+    utm_campaign: Utm | None = None
+    success_url: Url | None = Field(default=None, description="Where a plain HTML form returns.")
+    failure_url: Url | None = Field(default=None, description="Where a failed HTML form returns.")
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        if value is not None and not _EMAIL.match(value):
+            raise ValueError("is not a valid email address")
+        return value
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not re.fullmatch(r"[0-9+()./ \-]+", value) or not 7 <= sum(c.isdigit() for c in value) <= 15:
+            raise ValueError("is not a valid phone number")
+        return value
+
+    def identification_errors(self) -> list[FieldError]:
+        """The upstream's one-of rules for the client and the patient, with what is missing."""
+        errors: list[FieldError] = []
+        by_name = any((self.first_name, self.last_name, self.phone, self.email))
+        if self.client_id is None and self.client_remote_id is None:
+            if not by_name:
+                errors.append(
+                    FieldError(
+                        "client_id",
+                        "identify the client by client_id, client_remote_id, or first_name, "
+                        "last_name and phone or email",
+                    )
+                )
+            else:
+                for name in ("first_name", "last_name"):
+                    if getattr(self, name) is None:
+                        errors.append(FieldError(name, "is required to identify the client by name"))
+                if self.phone is None and self.email is None:
+                    errors.append(
+                        FieldError("email", "phone or email is required to identify the client by name")
+                    )
+        if self.patient_id is None and self.patient_remote_id is None:
+            if self.patient_name is None:
+                errors.append(
+                    FieldError(
+                        "patient_id", "identify the pet by patient_id, patient_remote_id or patient_name"
+                    )
+                )
+            elif not self.identifies_client_by_contact():
+                errors.append(
+                    FieldError(
+                        "patient_name",
+                        "booking by pet name needs the client's first_name, last_name and email or phone",
+                    )
+                )
+        return errors
+
+    def identifies_client_by_contact(self) -> bool:
+        return bool(self.first_name and self.last_name and (self.phone or self.email))
+
+    def needs_lookup(self) -> bool:
+        """Booking by pet name: Oliver's ids must be found before the create."""
+        return self.patient_id is None and self.patient_remote_id is None
+
+    def upstream_body(self) -> dict[str, Any]:
+        """The create-appointment body: only upstream fields, only those given (no nulls)."""
+        return {name: value for name in UPSTREAM_FIELDS if (value := getattr(self, name)) is not None}
+
+    def referral(self) -> dict[str, str | None]:
+        return {
+            "referral_source": self.utm_source,
+            "referral_medium": self.utm_medium,
+            "referral_campaign": self.utm_campaign,
+        }
+
+
+class OpenTimesQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    search_from_date: str = Field(description="ISO 8601 date-time where the search starts.")
+    appointment_type: Literal["wellness", "sick", "technician", "recheck"]
+    days: int | None = Field(
+        default=None, ge=1, le=31, description="Only return this many days (page convenience)."
+    )
+
+    @field_validator("search_from_date")
+    @classmethod
+    def _iso(cls, value: str) -> str:
+        try:
+            datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError("must be an ISO 8601 date-time") from None
+        return value
+
+
+class Channel(BaseModel):
+    """Where a submission came from; keys and events are namespaced by it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: Literal["form", "webhook"]
+    webhook_source: str | None = None
+
+
+class AppointmentBookedDetail(BaseModel):
+    version: Literal[1] = 1
+    event_id: str
+    appointment: dict[str, Any]
+    channel: Literal["form", "webhook"]
+    webhook_source: str | None
+    idempotency_key: str
+    request_id: str
+    submitted_at: str
+    referral_source: str | None
+    referral_medium: str | None
+    referral_campaign: str | None
+
+
+class BookingFailedDetail(BaseModel):
+    version: Literal[1] = 1
+    event_id: str
+    reason: str
+    booking: dict[str, Any]
+    channel: Literal["form", "webhook"]
+    webhook_source: str | None
+    idempotency_key: str
+    request_id: str
+    submitted_at: str

@@ -1,0 +1,273 @@
+"""Adapter for Oliver's partner API (httpx). One client per container, reused (keep-alive).
+
+Upstream has no idempotency of its own, so the create is sent again only when the request
+provably never reached it (the connection was never made); every other doubt is reported as
+``CreateOutcomeUnknown`` for the caller to resolve with a lookup.
+"""
+
+from __future__ import annotations
+
+import time
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from booking.budget import Budget
+from booking.errors import (
+    BookingRejected,
+    RateLimited,
+    SlotUnavailable,
+    UpstreamAuthFailed,
+    UpstreamError,
+    UpstreamUnavailable,
+)
+
+SIGN_IN_PATH = "/services/user/v1/auth/sign-in"
+#: Per-call caps; the invocation's remaining time lowers them further.
+READ_TIMEOUT = 4.0
+CREATE_TIMEOUT = 6.0
+#: Time kept back after a create for the lookup that settles an unknown outcome.
+LOOKUP_RESERVE = 2.0
+READ_ATTEMPTS = 3
+DEFAULT_RETRY_AFTER = 30
+
+
+class Unauthorized(Exception):
+    """Upstream answered 401: the caller refreshes the credentials once and retries."""
+
+
+class CreateOutcomeUnknown(Exception):
+    """The create may have reached upstream, but its result is not known."""
+
+
+def trim_message(message: object, default: str) -> str:
+    """Upstream's message on one line of at most 200 characters."""
+    text = " ".join(str(message).split()) if isinstance(message, str) else ""
+    return (text or default)[:200]
+
+
+def retry_after_seconds(response: httpx.Response, default: int = DEFAULT_RETRY_AFTER) -> int:
+    value = response.headers.get("retry-after", "").strip()
+    if value.isdigit():
+        return max(1, int(value))
+    if value:
+        try:
+            return max(1, int(parsedate_to_datetime(value).timestamp() - time.time()))
+        except (TypeError, ValueError):
+            pass
+    return default
+
+
+def _envelope(response: httpx.Response) -> dict[str, Any] | None:
+    """The ``{success, data, message}`` envelope, or None when the body is not one."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    if not isinstance(body, dict) or not isinstance(body.get("success"), bool):
+        return None
+    return body
+
+
+class OliverClient:
+    def __init__(self, api_url: str, http: httpx.Client) -> None:
+        self.api_url = api_url.rstrip("/")
+        parts = urlsplit(self.api_url)
+        self.sign_in_url = f"{parts.scheme}://{parts.netloc}{SIGN_IN_PATH}"
+        self.http = http
+
+    @staticmethod
+    def build_http_client() -> httpx.Client:
+        return httpx.Client(
+            timeout=httpx.Timeout(READ_TIMEOUT, connect=2.0),
+            limits=httpx.Limits(max_keepalive_connections=4, keepalive_expiry=55),
+            headers={"Accept": "application/json", "User-Agent": "booking-webhook/0.1"},
+            follow_redirects=False,
+        )
+
+    def _headers(self, token: str, location_id: str, request_id: str) -> dict[str, str]:
+        return {
+            "Authorization": f"Bearer {token}",
+            "X-Client-Id": location_id,
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "X-Request-Id": request_id,
+        }
+
+    # -- sign-in -----------------------------------------------------------------------------
+
+    def sign_in(self, username: str, password: str, budget: Budget) -> str:
+        body = {"username": username, "password": password, "role": "ROLE_API"}
+        response = self._send_read("POST", self.sign_in_url, budget, json=body)
+        envelope = _envelope(response)
+        if response.status_code in (400, 401, 403):
+            raise UpstreamAuthFailed()
+        if response.status_code != 200 or envelope is None or not envelope["success"]:
+            raise UpstreamError()
+        token = (envelope.get("data") or {}).get("token")
+        if not isinstance(token, str) or not token:
+            raise UpstreamError()
+        return token
+
+    # -- reads: retried with backoff on connect errors, 429 and 5xx, within the budget --------
+
+    def _send_read(self, method: str, url: str, budget: Budget, **kwargs: Any) -> httpx.Response:
+        last_retry_after = DEFAULT_RETRY_AFTER
+        for attempt in range(READ_ATTEMPTS):
+            try:
+                response = self.http.request(
+                    method, url, timeout=budget.timeout(READ_TIMEOUT), **kwargs
+                )
+            except httpx.TransportError:
+                response = None
+            if response is not None and response.status_code < 500 and response.status_code != 429:
+                return response
+            wait = 0.2 * (3**attempt)
+            if response is not None and response.status_code == 429:
+                last_retry_after = retry_after_seconds(response)
+                wait = max(wait, float(last_retry_after))
+            if attempt + 1 == READ_ATTEMPTS or not budget.allows(wait + 0.5):
+                if response is not None and response.status_code == 429:
+                    raise RateLimited(retry_after=last_retry_after)
+                raise UpstreamUnavailable(retry_after=10)
+            time.sleep(wait)
+        raise UpstreamUnavailable(retry_after=10)  # pragma: no cover - loop always returns/raises
+
+    def _read(
+        self,
+        method: str,
+        path: str,
+        token: str,
+        location_id: str,
+        request_id: str,
+        budget: Budget,
+        **kwargs: Any,
+    ) -> Any:
+        response = self._send_read(
+            method,
+            f"{self.api_url}{path}",
+            budget,
+            headers=self._headers(token, location_id, request_id),
+            **kwargs,
+        )
+        if response.status_code == 401:
+            raise Unauthorized()
+        envelope = _envelope(response)
+        if envelope is None:
+            raise UpstreamError()
+        if response.status_code == 404:
+            return None
+        if response.status_code >= 400 or not envelope["success"]:
+            raise UpstreamError(trim_message(envelope.get("message"), UpstreamError.message))
+        return envelope.get("data")
+
+    def open_times(
+        self, query: dict[str, str], token: str, location_id: str, request_id: str, budget: Budget
+    ) -> list[dict[str, Any]]:
+        data = self._read("POST", "/open_times", token, location_id, request_id, budget, json=query)
+        if not isinstance(data, list):
+            raise UpstreamError()
+        return data
+
+    def find_clients(
+        self, params: dict[str, str], token: str, location_id: str, request_id: str, budget: Budget
+    ) -> list[dict[str, Any]]:
+        data = self._read("GET", "/clients", token, location_id, request_id, budget, params=params)
+        return data if isinstance(data, list) else []
+
+    def get_client(
+        self, client_id: str, token: str, location_id: str, request_id: str, budget: Budget
+    ) -> dict[str, Any] | None:
+        data = self._read("GET", f"/clients/{client_id}", token, location_id, request_id, budget)
+        return data if isinstance(data, dict) else None
+
+    def list_patients(
+        self, client_id: str, token: str, location_id: str, request_id: str, budget: Budget
+    ) -> list[dict[str, Any]]:
+        params = {"client_id": client_id}
+        data = self._read("GET", "/patients", token, location_id, request_id, budget, params=params)
+        return data if isinstance(data, list) else []
+
+    def list_appointments(
+        self,
+        updated_from: str,
+        updated_to: str,
+        token: str,
+        location_id: str,
+        request_id: str,
+        budget: Budget,
+        max_pages: int = 5,
+    ) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        for page in range(max_pages):
+            params = {
+                "updated_at_start": updated_from,
+                "updated_at_end": updated_to,
+                "page": str(page),
+                "per_page": "100",
+            }
+            data = self._read(
+                "GET", "/appointments", token, location_id, request_id, budget, params=params
+            )
+            if not isinstance(data, dict):
+                raise UpstreamError()
+            content = data.get("content") or []
+            found.extend(item for item in content if isinstance(item, dict))
+            if page + 1 >= int(data.get("total_pages") or 0):
+                break
+        return found
+
+    # -- the create: never blindly retried -----------------------------------------------------
+
+    def create_appointment(
+        self,
+        body: dict[str, Any],
+        token: str,
+        location_id: str,
+        request_id: str,
+        budget: Budget,
+    ) -> dict[str, Any]:
+        url = f"{self.api_url}/appointments"
+        headers = self._headers(token, location_id, request_id)
+        attempts = 3
+        for attempt in range(attempts):
+            timeout = budget.timeout(CREATE_TIMEOUT, keep=LOOKUP_RESERVE)
+            try:
+                response = self.http.post(url, json=body, headers=headers, timeout=timeout)
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout):
+                # No connection was made, so upstream cannot have seen the request: safe to resend.
+                if attempt + 1 == attempts or not budget.allows(LOOKUP_RESERVE + 0.5):
+                    raise UpstreamUnavailable(retry_after=10) from None
+                time.sleep(0.2 * (attempt + 1))
+            except httpx.TransportError as exc:
+                raise CreateOutcomeUnknown() from exc
+            else:
+                return self._created(response)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _created(self, response: httpx.Response) -> dict[str, Any]:
+        status = response.status_code
+        if status == 401:
+            raise Unauthorized()
+        if status == 429:
+            raise RateLimited(retry_after=retry_after_seconds(response))
+        if status >= 500:
+            raise CreateOutcomeUnknown()
+        envelope = _envelope(response)
+        if 200 <= status < 300:
+            if envelope is None:
+                raise CreateOutcomeUnknown()
+            if not envelope["success"]:
+                raise BookingRejected(trim_message(envelope.get("message"), BookingRejected.message))
+            data = envelope.get("data")
+            if not isinstance(data, dict) or data.get("id") in (None, ""):
+                raise CreateOutcomeUnknown()
+            return envelope
+        message = envelope.get("message") if envelope else None
+        if status == 409:
+            raise SlotUnavailable(trim_message(message, SlotUnavailable.message))
+        if status in (400, 404, 422):
+            raise BookingRejected(trim_message(message, BookingRejected.message))
+        raise UpstreamError()

@@ -1,0 +1,260 @@
+"""Handler-level fixtures: AWS behind moto (in-process), Oliver behind respx, the real
+``lambda_handler`` fed API Gateway HTTP API (payload 2.0) events."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import importlib
+import json
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import boto3
+import pytest
+import respx
+from moto import mock_aws
+
+ROOT = Path(__file__).resolve().parents[2]
+for path in (ROOT / "layers" / "booking", ROOT / "functions" / "api"):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
+
+API = "https://oliver.test/services/core/open_api/v1"
+SIGN_IN = "https://oliver.test/services/user/v1/auth/sign-in"
+LOCATION = "7d3c1f4e-2b8a-4c6d-9e0f-1a2b3c4d5e6f"
+TOKEN = "tok-secret-3f9a1c"  # noqa: S105 - a test token the logs must never show
+REGION = "us-east-1"
+
+
+@dataclass
+class Aws:
+    secret_arn: str
+    bus: str
+    table: str
+    dlq_url: str
+    inbox_url: str
+    sqs: Any
+    secrets: Any
+
+    def events(self, wait: float = 0.0) -> list[dict[str, Any]]:
+        """Every event delivered on the bus so far (via a rule to an SQS inbox)."""
+        found: list[dict[str, Any]] = []
+        deadline = time.monotonic() + wait
+        while True:
+            answer = self.sqs.receive_message(QueueUrl=self.inbox_url, MaxNumberOfMessages=10)
+            messages = answer.get("Messages", [])
+            for message in messages:
+                found.append(json.loads(message["Body"]))
+                self.sqs.delete_message(QueueUrl=self.inbox_url, ReceiptHandle=message["ReceiptHandle"])
+            if not messages and time.monotonic() >= deadline:
+                return found
+
+    def parked(self) -> list[dict[str, Any]]:
+        answer = self.sqs.receive_message(
+            QueueUrl=self.dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=0
+        )
+        return [json.loads(m["Body"]) for m in answer.get("Messages", [])]
+
+    def set_secret(self, value: str) -> None:
+        self.secrets.put_secret_value(SecretId=self.secret_arn, SecretString=value)
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
+    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    with mock_aws():
+        secrets = boto3.client("secretsmanager", region_name=REGION)
+        arn = secrets.create_secret(
+            Name="booking/oliver", SecretString=json.dumps({"token": TOKEN, "location_id": LOCATION})
+        )["ARN"]
+        events = boto3.client("events", region_name=REGION)
+        events.create_event_bus(Name="bookings")
+        sqs = boto3.client("sqs", region_name=REGION)
+        dlq = sqs.create_queue(QueueName="parked")["QueueUrl"]
+        inbox = sqs.create_queue(QueueName="inbox")["QueueUrl"]
+        inbox_arn = sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        events.put_rule(Name="all", EventBusName="bookings", EventPattern=json.dumps({"source": [{"prefix": ""}]}))
+        events.put_targets(Rule="all", EventBusName="bookings", Targets=[{"Id": "inbox", "Arn": inbox_arn}])
+        dynamodb = boto3.client("dynamodb", region_name=REGION)
+        dynamodb.create_table(
+            TableName="idempotency",
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        yield Aws(arn, "bookings", "idempotency", dlq, inbox, sqs, secrets)
+
+
+@pytest.fixture
+def env(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    values = {
+        "OLIVER_API_URL": API,
+        "OLIVER_SECRET_ID": aws.secret_arn,
+        "EVENT_BUS_NAME": aws.bus,
+        "IDEMPOTENCY_TABLE_NAME": aws.table,
+        "EVENT_DLQ_URL": aws.dlq_url,
+        "ALLOWED_ORIGINS": "https://vet.example",
+        "ALLOWED_REDIRECTS": "https://vet.example/booking",
+        "POWERTOOLS_METRICS_NAMESPACE": "BookingWebhookTest",
+    }
+    for name in ("OLIVER_LOCATION_ID", "WEBHOOK_SOURCES", "WEBHOOK_SECRET_ID", "CAPTCHA_SECRET_ID"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    from booking import container
+
+    container.reset()
+    yield values
+    container.reset()
+
+
+@pytest.fixture
+def oliver() -> Iterator[respx.MockRouter]:
+    with respx.mock(assert_all_called=False) as router:
+        yield router
+
+
+def created(appointment_id: int = 501, **extra: Any) -> dict[str, Any]:
+    data = {
+        "id": appointment_id,
+        "remote_id": None,
+        "status": "REQUESTED",
+        "booking_date": "2030-01-07T09:00:00-06:00",
+        "end_date": "2030-01-07T09:20:00-06:00",
+        "created_at": "2030-01-01T10:00:00Z",
+        "updated_at": "2030-01-01T10:00:00Z",
+        "client_first_name": "Jane",
+        "client_last_name": "Doe",
+        "client_email": "jane@example.com",
+        "client_phone": "+15555550100",
+        "client_type": "RETURNING",
+        "patient_name": "Rex",
+        **extra,
+    }
+    return {"success": True, "data": data, "message": "Appointment created successfully"}
+
+
+@dataclass
+class Context:
+    timeout_ms: int = 10_000
+    function_name: str = "booking-webhook-ApiFunction"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:booking"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    started: float = field(default_factory=time.monotonic)
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int(self.timeout_ms - (time.monotonic() - self.started) * 1000))
+
+
+EVENTS = ROOT / "events"
+
+
+def http_event(
+    method: str,
+    path: str,
+    *,
+    body: str | bytes | None = None,
+    headers: dict[str, str] | None = None,
+    query: dict[str, str] | None = None,
+    route: str | None = None,
+    path_parameters: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """A payload 2.0 event as API Gateway sends it."""
+    now = time.time()
+    request_id = base64.b32encode(uuid.uuid4().bytes[:10]).decode().rstrip("=")
+    is_binary = isinstance(body, bytes)
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": route or f"{method} {path}",
+        "rawPath": path,
+        "rawQueryString": urlencode(query or {}),
+        "headers": {"host": "api.vet.example", "user-agent": "pytest", **(headers or {})},
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "abc123",
+            "domainName": "api.vet.example",
+            "domainPrefix": "api",
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "203.0.113.7",
+                "userAgent": "pytest",
+            },
+            "requestId": request_id,
+            "routeKey": route or f"{method} {path}",
+            "stage": "$default",
+            "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+            "timeEpoch": int(now * 1000),
+        },
+        "isBase64Encoded": is_binary,
+    }
+    if query:
+        event["queryStringParameters"] = query
+    if path_parameters:
+        event["pathParameters"] = path_parameters
+    if body is not None:
+        event["body"] = base64.b64encode(body).decode() if is_binary else body
+    return event
+
+
+def booking_event(
+    fields: dict[str, Any] | None = None,
+    *,
+    form: bool = False,
+    headers: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    fields = fields if fields is not None else {"slot_id": "slot-1", "client_id": 1001, "patient_id": 2001}
+    if form:
+        body = urlencode({k: str(v) for k, v in fields.items()})
+        content_type = "application/x-www-form-urlencoded"
+    else:
+        body = json.dumps(fields)
+        content_type = "application/json"
+    return http_event(
+        "POST", "/bookings", body=body, headers={"content-type": content_type, **(headers or {})}
+    )
+
+
+def load_event(name: str) -> dict[str, Any]:
+    event = json.loads((EVENTS / name).read_text())
+    fresh = copy.deepcopy(event)
+    fresh["requestContext"]["timeEpoch"] = int(time.time() * 1000)
+    fresh["requestContext"]["requestId"] = uuid.uuid4().hex[:16]
+    return fresh
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: dict[str, str]
+    body: str
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@pytest.fixture
+def invoke(env: dict[str, str]):
+    module = importlib.import_module("app")
+
+    def call(event: dict[str, Any], context: Context | None = None) -> Answer:
+        result = module.lambda_handler(event, context or Context())
+        headers = {k.lower(): v for k, v in (result.get("headers") or {}).items()}
+        return Answer(result["statusCode"], headers, result.get("body") or "")
+
+    return call
