@@ -1,0 +1,338 @@
+"""``make bench``: the performance figures, each measured in this one run so ratios compare.
+
+- cold import: importing the handler module vs importing the four mandated packages
+  (fresh interpreters, interleaved, median of several runs);
+- warm overhead: our own work per warm request, with the outside world answering instantly
+  (upstream through ``httpx.MockTransport``, AWS through stub clients);
+- throughput: warm bookings per second against the Oliver sandbox over real loopback HTTP,
+  counting secret reads and new upstream connections during the warm run (both should be 0);
+- artifact size: the function code, and the layer (our package plus the pinned dependencies).
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+import zipfile
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+LAYER = ROOT / "layers" / "booking"
+FUNCTION = ROOT / "functions" / "api"
+RUNTIME_PACKAGES = ["aws-lambda-powertools", "httpx", "pydantic", "boto3", "phonenumbers"]
+MANDATED_IMPORT = "import aws_lambda_powertools, httpx, pydantic, boto3"
+COLD_RUNS = 9
+WARM_REQUESTS = 400
+
+ENV = {
+    "OLIVER_API_URL": "http://127.0.0.1:9/services/core/open_api/v1",
+    "OLIVER_SECRET_ID": "bench/oliver",
+    "EVENT_BUS_NAME": "bench",
+    "IDEMPOTENCY_TABLE_NAME": "bench",
+    "EVENT_DLQ_URL": "http://127.0.0.1:9/queue/bench",
+    "POWERTOOLS_LOG_LEVEL": "WARNING",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "bench",
+    "AWS_SECRET_ACCESS_KEY": "bench",
+}
+
+
+# -- cold import -------------------------------------------------------------------------------
+
+
+def _import_seconds(statement: str) -> float:
+    code = f"import time; t = time.perf_counter(); {statement}; print(time.perf_counter() - t)"
+    env = {**os.environ, **ENV, "PYTHONPATH": os.pathsep.join([str(FUNCTION), str(LAYER)])}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def cold_import() -> dict[str, float]:
+    _import_seconds("import app")  # compile bytecode once, as a deployed package has it
+    base, handler = [], []
+    for _ in range(COLD_RUNS):
+        base.append(_import_seconds(MANDATED_IMPORT))
+        handler.append(_import_seconds("import app"))
+    b, h = statistics.median(base), statistics.median(handler)
+    return {"mandated_ms": b * 1000, "handler_ms": h * 1000, "ratio": h / b}
+
+
+# -- warm requests -----------------------------------------------------------------------------
+
+
+class _Context:
+    function_name = "bench"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:bench"
+    aws_request_id = "bench"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 10_000
+
+
+class _Stub:
+    """An AWS client that answers at once, counting calls."""
+
+    def __init__(self, answers: dict[str, Any]) -> None:
+        self.answers = answers
+        self.calls: dict[str, int] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        def call(**_kwargs: Any) -> Any:
+            self.calls[name] = self.calls.get(name, 0) + 1
+            return self.answers.get(name, {})
+
+        return call
+
+
+def _stubs() -> dict[str, _Stub]:
+    secret = json.dumps({"token": "bench-token", "location_id": "bench-location"})
+    return {
+        "secretsmanager": _Stub({"get_secret_value": {"SecretString": secret, "Name": "b"}}),
+        "events": _Stub({"put_events": {"FailedEntryCount": 0, "Entries": [{"EventId": "1"}]}}),
+        "sqs": _Stub({}),
+        "dynamodb": _Stub({}),
+    }
+
+
+def _event(method: str, path: str, body: dict[str, Any] | None = None, query: str = "") -> dict:
+    now = time.time()
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": f"{method} {path}",
+        "rawPath": path,
+        "rawQueryString": query,
+        "headers": {"content-type": "application/json", "host": "bench"},
+        "requestContext": {
+            "http": {"method": method, "path": path, "sourceIp": "127.0.0.1"},
+            "requestId": uuid.uuid4().hex,
+            "stage": "$default",
+            "timeEpoch": int(now * 1000),
+        },
+        "isBase64Encoded": False,
+    }
+    if query:
+        event["queryStringParameters"] = dict(p.split("=", 1) for p in query.split("&"))
+    if body is not None:
+        event["body"] = json.dumps(body)
+    return event
+
+
+_ORIGINALS: dict[str, Any] = {}
+
+
+def _load_handler(api_url: str, transport: Any = None) -> tuple[Any, Any, dict[str, _Stub]]:
+    os.environ.update({**ENV, "OLIVER_API_URL": api_url})
+    for path in (str(FUNCTION), str(LAYER)):
+        if path not in sys.path:
+            sys.path.insert(0, path)
+    import httpx
+
+    from booking import container
+
+    originals = _ORIGINALS.setdefault("container", (container.aws_client, container.http_client))
+    container.aws_client, container.http_client = originals  # type: ignore[assignment]
+    container.reset()
+    stubs = _stubs()
+    container.aws_client = lambda service: stubs[service]  # type: ignore[assignment]
+    if transport is not None:
+        client = httpx.Client(transport=transport)
+        container.http_client = lambda: client  # type: ignore[assignment]
+    app = importlib.import_module("app")
+    return app, container, stubs
+
+
+def _booking(i: int) -> dict[str, Any]:
+    return {"slot_id": f"bench-{uuid.uuid4()}", "client_id": 1000 + i, "patient_id": 2000 + i}
+
+
+def warm_overhead() -> dict[str, float]:
+    import httpx
+
+    created = {
+        "success": True,
+        "data": {"id": 1, "status": "REQUESTED", "booking_date": "2030-01-07T09:00:00-06:00"},
+        "message": "created",
+    }
+    days = [{"date": "01/07/2030", "available": True, "times": []}]
+
+    def upstream(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/open_times"):
+            return httpx.Response(200, json={"success": True, "data": days})
+        return httpx.Response(200, json=created)
+
+    app, _, _ = _load_handler("http://upstream.bench/v1", httpx.MockTransport(upstream))
+    context = _Context()
+    results = {}
+    routes = {
+        "health": lambda i: _event("GET", "/health"),
+        "open_times": lambda i: _event(
+            "GET",
+            "/open-times",
+            query="search_from_date=2030-01-07T08:00:00Z&appointment_type=sick",
+        ),
+        "booking": lambda i: _event("POST", "/bookings", _booking(i)),
+    }
+    for name, make in routes.items():
+        for i in range(20):  # warm up
+            app.lambda_handler(make(i), context)
+        samples = []
+        for i in range(WARM_REQUESTS):
+            event = make(i)
+            start = time.perf_counter()
+            app.lambda_handler(event, context)
+            samples.append(time.perf_counter() - start)
+        results[f"{name}_ms"] = statistics.median(samples) * 1000
+    return results
+
+
+def throughput() -> dict[str, float]:
+    sys.path.insert(0, str(ROOT))
+    from local.oliver_sandbox import SandboxServer
+    from local.oliver_sandbox.seed import LOCATION_ID
+
+    sandbox = SandboxServer(port=0).start()
+    try:
+        app, container, stubs = _load_handler(sandbox.api_base)
+        secret = json.dumps({"token": "sandbox-static-token", "location_id": LOCATION_ID})
+        stubs["secretsmanager"].answers["get_secret_value"] = {"SecretString": secret, "Name": "b"}
+        context = _Context()
+        query = "search_from_date=2030-01-07T08:00:00Z&appointment_type=wellness"
+        answer = app.lambda_handler(_event("GET", "/open-times", query=query), context)
+        slots = [t["uuid"] for day in json.loads(answer["body"])["data"] for t in day["times"]]
+        first = {"slot_id": slots.pop(), "client_id": 1001, "patient_id": 2001}
+        app.lambda_handler(_event("POST", "/bookings", first), context)  # the cold request
+        reads_before = stubs["secretsmanager"].calls.get("get_secret_value", 0)
+        pool = container.http_client()._transport._pool  # noqa: SLF001 - counting connections
+        connections_before = {id(c) for c in pool.connections}
+        count = min(len(slots), 100)
+        start = time.perf_counter()
+        statuses = []
+        for slot in slots[:count]:
+            body = {"slot_id": slot, "client_id": 1001, "patient_id": 2001}
+            statuses.append(
+                app.lambda_handler(_event("POST", "/bookings", body), context)["statusCode"]
+            )
+        elapsed = time.perf_counter() - start
+        new_connections = {id(c) for c in pool.connections} - connections_before
+        return {
+            "bookings": count,
+            "created": statuses.count(201),
+            "bookings_per_second": count / elapsed,
+            "secret_reads_while_warm": stubs["secretsmanager"].calls.get("get_secret_value", 0)
+            - reads_before,
+            "new_upstream_connections_while_warm": len(new_connections),
+        }
+    finally:
+        sandbox.stop()
+
+
+# -- artifact size -----------------------------------------------------------------------------
+
+
+def _zipped(files: list[tuple[Path, str]]) -> tuple[int, int]:
+    buffer = io.BytesIO()
+    raw = 0
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path, name in files:
+            raw += path.stat().st_size
+            archive.write(path, name)
+    return raw, len(buffer.getvalue())
+
+
+def _code_files(base: Path) -> list[tuple[Path, str]]:
+    return [
+        (p, str(p.relative_to(base)))
+        for p in sorted(base.rglob("*"))
+        if p.is_file() and "__pycache__" not in p.parts
+    ]
+
+
+def _distribution_files(name: str, seen: set[str]) -> list[tuple[Path, str]]:
+    key = name.lower().replace("_", "-")
+    if key in seen:
+        return []
+    seen.add(key)
+    dist = metadata.distribution(name)
+    files = [
+        (Path(str(dist.locate_file(f))), str(f))
+        for f in dist.files or []
+        if "__pycache__" not in str(f) and Path(str(dist.locate_file(f))).is_file()
+    ]
+    for requirement in dist.requires or []:
+        if "extra ==" in requirement:
+            continue
+        dep = requirement.split(";")[0].split("[")[0]
+        for sep in "<>=!~ (":
+            dep = dep.split(sep)[0]
+        try:
+            files += _distribution_files(dep.strip(), seen)
+        except metadata.PackageNotFoundError:
+            continue
+    return files
+
+
+def artifact_size() -> dict[str, float]:
+    function_raw, function_zip = _zipped(_code_files(FUNCTION))
+    seen: set[str] = set()
+    layer_files = _code_files(LAYER)
+    for package in RUNTIME_PACKAGES:
+        layer_files += _distribution_files(package, seen)
+    layer_raw, layer_zip = _zipped(layer_files)
+    return {
+        "function_zip_kib": function_zip / 1024,
+        "layer_unzipped_mib": layer_raw / 2**20,
+        "layer_zip_mib": layer_zip / 2**20,
+    }
+
+
+def _quietly(measure: Any) -> Any:
+    """Run a measurement with the handler's log and metric lines kept off the report."""
+    import contextlib
+
+    with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
+        return measure()
+
+
+def main() -> int:
+    print(f"Python {sys.version.split()[0]} on {sys.platform}; figures from this one run\n")
+    cold = cold_import()
+    print("cold import (median of", COLD_RUNS, "fresh interpreters)")
+    print(f"  four mandated packages   {cold['mandated_ms']:8.1f} ms")
+    print(f"  handler module (app.py)  {cold['handler_ms']:8.1f} ms")
+    print(f"  ratio                    {cold['ratio']:8.2f} x   (target <= 1.15 x)")
+    warm = _quietly(warm_overhead)
+    print(f"\nwarm overhead: our own work per request (median of {WARM_REQUESTS}, outside instant)")
+    print(f"  GET /health              {warm['health_ms']:8.3f} ms")
+    print(f"  GET /open-times (cached) {warm['open_times_ms']:8.3f} ms")
+    print(f"  POST /bookings           {warm['booking_ms']:8.3f} ms   (target < 1 ms)")
+    rate = _quietly(throughput)
+    print("\nthroughput: warm bookings against the Oliver sandbox over loopback HTTP")
+    print(f"  bookings                 {rate['bookings']:8.0f}   ({rate['created']:.0f} created)")
+    print(f"  bookings per second      {rate['bookings_per_second']:8.1f}")
+    print(f"  secret reads while warm  {rate['secret_reads_while_warm']:8.0f}   (target 0)")
+    print(
+        f"  new connections (warm)   {rate['new_upstream_connections_while_warm']:8.0f}   (target 0)"
+    )
+    size = artifact_size()
+    print("\nartifact size")
+    print(f"  function code (zip)      {size['function_zip_kib']:8.1f} KiB")
+    print(f"  layer unzipped           {size['layer_unzipped_mib']:8.1f} MiB   (Lambda limit 250)")
+    print(f"  layer zipped             {size['layer_zip_mib']:8.1f} MiB")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
