@@ -1,0 +1,1 @@
+"""The local stack: AWS emulation, Oliver sandbox, API emulation and console (`make dev`)."""

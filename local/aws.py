@@ -1,0 +1,185 @@
+"""AWS emulation: moto's server on 127.0.0.1, seeded with what the function expects.
+
+Seeded over HTTP with boto3, exactly as a deployment would create them: the Oliver secret
+(sandbox credentials), the Turnstile secret, the event bus, the idempotency table, the
+dead-letter queue, and an inspection queue fed by a rule that matches every event on the bus.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import socket
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from moto.server import ThreadedMotoServer
+
+REGION = "us-east-1"
+ACCOUNT_ID = "123456789012"  # moto's default account
+ACCESS_KEY = "testing"
+SECRET_KEY = "testing"  # noqa: S105 - moto accepts any credentials
+
+OLIVER_SECRET_NAME = "booking-webhook/oliver"  # noqa: S105 - a name, not a secret
+CAPTCHA_SECRET_NAME = "booking-webhook/turnstile"  # noqa: S105 - a name, not a secret
+CAPTCHA_SECRET_VALUE = "1x0000000000000000000000000000000AA"  # noqa: S105 - Turnstile's test key
+EVENT_BUS_NAME = "booking-webhook-local"
+IDEMPOTENCY_TABLE_NAME = "booking-webhook-idempotency-local"
+DLQ_NAME = "booking-webhook-event-dlq-local"
+INSPECTION_QUEUE_NAME = "booking-webhook-inspection-local"
+INSPECTION_RULE_NAME = "booking-webhook-inspect-all-local"
+
+# Every event has a source and every string starts with "", so this matches all events, on AWS
+# (which rejects an empty pattern) and on moto alike.
+MATCH_ALL_EVENTS = {"source": [{"prefix": ""}]}
+
+
+def queue_url(aws_url: str, name: str) -> str:
+    """The URL moto gives a queue (moto builds it from the endpoint the request came to)."""
+    return f"{aws_url.rstrip('/')}/{ACCOUNT_ID}/{name}"
+
+
+def oliver_secret_value() -> dict[str, str]:
+    from local.oliver_sandbox import seed
+
+    return {"username": seed.USERNAME, "password": seed.PASSWORD, "location_id": seed.LOCATION_ID}
+
+
+def client(service: str, aws_url: str) -> Any:
+    import boto3
+
+    return boto3.client(
+        service,  # type: ignore[call-overload]
+        endpoint_url=aws_url,
+        region_name=REGION,
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY,
+    )
+
+
+def _check_free(host: str, port: int) -> None:
+    """Raise OSError when the port cannot be bound (with the reuse flag servers use)."""
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host, port))
+
+
+@dataclass(frozen=True)
+class SeededResources:
+    aws_url: str
+    oliver_secret_arn: str
+    captcha_secret_arn: str
+    event_bus_arn: str
+    table_name: str
+    dlq_url: str
+    inspection_queue_url: str
+
+
+class AwsEmulation:
+    """moto's ThreadedMotoServer, bound before start() returns so a busy port fails loudly."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 4566) -> None:
+        self.host = host
+        self.port = port
+        self._server: ThreadedMotoServer | None = None
+        self.resources: SeededResources | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> None:
+        from threading import Thread
+
+        from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+        from werkzeug.serving import make_server
+
+        # moto's server logs every request through werkzeug; the console has better things to say.
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        app = DomainDispatcherApplication(create_backend_app)
+        # ThreadedMotoServer binds inside its thread and waits forever when the port is taken, so
+        # bind here (an OSError reaches the caller) and hand the bound server to its machinery.
+        _check_free(self.host, self.port)
+        try:
+            wsgi = make_server(self.host, self.port, app, True, request_handler=MotoRequestHandler)
+        except SystemExit as exc:  # werkzeug exits the process when it cannot bind
+            raise OSError(errno.EADDRINUSE, f"cannot bind {self.host}:{self.port}") from exc
+        self.port = wsgi.server_address[1]
+        server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
+        server._server = wsgi
+        server._thread = Thread(
+            target=wsgi.serve_forever, kwargs={"poll_interval": 0.1}, name="aws", daemon=True
+        )
+        server._thread.start()
+        server._server_ready_event.set()
+        self._server = server
+
+    def seed(self, oliver_secret: dict[str, str] | str | None = None) -> SeededResources:
+        url = self.url
+        secrets = client("secretsmanager", url)
+        value = oliver_secret if oliver_secret is not None else oliver_secret_value()
+        oliver_arn = secrets.create_secret(
+            Name=OLIVER_SECRET_NAME,
+            SecretString=value if isinstance(value, str) else json.dumps(value),
+        )["ARN"]
+        captcha_arn = secrets.create_secret(
+            Name=CAPTCHA_SECRET_NAME, SecretString=CAPTCHA_SECRET_VALUE
+        )["ARN"]
+
+        dynamodb = client("dynamodb", url)
+        dynamodb.create_table(
+            TableName=IDEMPOTENCY_TABLE_NAME,
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        dynamodb.update_time_to_live(
+            TableName=IDEMPOTENCY_TABLE_NAME,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiration"},
+        )
+
+        sqs = client("sqs", url)
+        dlq_url = sqs.create_queue(QueueName=DLQ_NAME)["QueueUrl"]
+        inspection_url = sqs.create_queue(QueueName=INSPECTION_QUEUE_NAME)["QueueUrl"]
+        inspection_arn = sqs.get_queue_attributes(
+            QueueUrl=inspection_url, AttributeNames=["QueueArn"]
+        )["Attributes"]["QueueArn"]
+
+        events = client("events", url)
+        bus_arn = events.create_event_bus(Name=EVENT_BUS_NAME)["EventBusArn"]
+        events.put_rule(
+            Name=INSPECTION_RULE_NAME,
+            EventBusName=EVENT_BUS_NAME,
+            EventPattern=json.dumps(MATCH_ALL_EVENTS),
+            State="ENABLED",
+            Description="Local stack: every event of the bus goes to the inspection queue",
+        )
+        events.put_targets(
+            Rule=INSPECTION_RULE_NAME,
+            EventBusName=EVENT_BUS_NAME,
+            Targets=[{"Id": "inspection-queue", "Arn": inspection_arn}],
+        )
+        self.resources = SeededResources(
+            aws_url=url,
+            oliver_secret_arn=oliver_arn,
+            captcha_secret_arn=captcha_arn,
+            event_bus_arn=bus_arn,
+            table_name=IDEMPOTENCY_TABLE_NAME,
+            dlq_url=dlq_url,
+            inspection_queue_url=inspection_url,
+        )
+        return self.resources
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            server.stop()

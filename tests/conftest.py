@@ -1,0 +1,50 @@
+"""Shared fixtures: the real local stack (started once, only by the tests that ask for it)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Generator, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+if TYPE_CHECKING:
+    from local.stack import LocalStack
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    """`python -m local.dev` on free ports (template.yaml, the real handler, the sandbox)."""
+    from local.stack import LocalStack
+
+    local_stack = LocalStack(workdir=tmp_path_factory.mktemp("local-stack"))
+    local_stack.start()
+    yield local_stack
+    local_stack.stop()
+
+
+@pytest.fixture
+def fresh_sandbox(stack: LocalStack) -> LocalStack:
+    """The stack with the sandbox back at its seed, no queued events, no idempotency records."""
+    stack.sandbox_reset()
+    stack.drain_events()
+    stack.clear_idempotency()
+    return stack
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[Any]
+) -> Generator[None, Any, None]:
+    """A failing test that used the local stack shows the end of the stack's log."""
+    outcome = yield
+    report = outcome.get_result()
+    funcargs = getattr(item, "funcargs", {})
+    local_stack = funcargs.get("stack") or funcargs.get("fresh_sandbox")
+    if report.failed and local_stack is not None:
+        report.sections.append(("local stack log (tail)", local_stack.log_tail(80)))
