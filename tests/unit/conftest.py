@@ -26,10 +26,14 @@ for path in (ROOT / "layers" / "booking", ROOT / "functions" / "api"):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
+# The Powertools logger binds its handler to sys.stdout when first imported: import it now, under
+# pytest's session-wide capture, not inside one test whose captured stream is closed afterwards.
+import booking.telemetry  # noqa: E402, F401
+
 API = "https://oliver.test/services/core/open_api/v1"
 SIGN_IN = "https://oliver.test/services/user/v1/auth/sign-in"
 LOCATION = "7d3c1f4e-2b8a-4c6d-9e0f-1a2b3c4d5e6f"
-TOKEN = "tok-secret-3f9a1c"  # noqa: S105 - a test token the logs must never show
+TOKEN = "tok-secret-3f9a1c"  # a test token that no answer or log may ever show
 REGION = "us-east-1"
 
 
@@ -52,7 +56,9 @@ class Aws:
             messages = answer.get("Messages", [])
             for message in messages:
                 found.append(json.loads(message["Body"]))
-                self.sqs.delete_message(QueueUrl=self.inbox_url, ReceiptHandle=message["ReceiptHandle"])
+                self.sqs.delete_message(
+                    QueueUrl=self.inbox_url, ReceiptHandle=message["ReceiptHandle"]
+                )
             if not messages and time.monotonic() >= deadline:
                 return found
 
@@ -76,7 +82,8 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
     with mock_aws():
         secrets = boto3.client("secretsmanager", region_name=REGION)
         arn = secrets.create_secret(
-            Name="booking/oliver", SecretString=json.dumps({"token": TOKEN, "location_id": LOCATION})
+            Name="booking/oliver",
+            SecretString=json.dumps({"token": TOKEN, "location_id": LOCATION}),
         )["ARN"]
         events = boto3.client("events", region_name=REGION)
         events.create_event_bus(Name="bookings")
@@ -86,8 +93,14 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
         inbox_arn = sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])[
             "Attributes"
         ]["QueueArn"]
-        events.put_rule(Name="all", EventBusName="bookings", EventPattern=json.dumps({"source": [{"prefix": ""}]}))
-        events.put_targets(Rule="all", EventBusName="bookings", Targets=[{"Id": "inbox", "Arn": inbox_arn}])
+        events.put_rule(
+            Name="all",
+            EventBusName="bookings",
+            EventPattern=json.dumps({"source": [{"prefix": ""}]}),
+        )
+        events.put_targets(
+            Rule="all", EventBusName="bookings", Targets=[{"Id": "inbox", "Arn": inbox_arn}]
+        )
         dynamodb = boto3.client("dynamodb", region_name=REGION)
         dynamodb.create_table(
             TableName="idempotency",
@@ -218,7 +231,11 @@ def booking_event(
     form: bool = False,
     headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    fields = fields if fields is not None else {"slot_id": "slot-1", "client_id": 1001, "patient_id": 2001}
+    fields = (
+        fields
+        if fields is not None
+        else {"slot_id": "slot-1", "client_id": 1001, "patient_id": 2001}
+    )
     if form:
         body = urlencode({k: str(v) for k, v in fields.items()})
         content_type = "application/x-www-form-urlencoded"
@@ -258,3 +275,110 @@ def invoke(env: dict[str, str]):
         return Answer(result["statusCode"], headers, result.get("body") or "")
 
     return call
+
+
+# -- helpers shared by the handler tests ---------------------------------------------------------
+
+#: Every variable of CONTRACT §2 (and the local-only ones the function reads).
+CONTRACT_VARIABLES = (
+    "OLIVER_API_URL",
+    "OLIVER_SECRET_ID",
+    "OLIVER_LOCATION_ID",
+    "EVENT_BUS_NAME",
+    "EVENT_SOURCE",
+    "IDEMPOTENCY_TABLE_NAME",
+    "ALLOWED_ORIGINS",
+    "ALLOWED_REDIRECTS",
+    "EVENT_DLQ_URL",
+    "WEBHOOK_SOURCES",
+    "WEBHOOK_SECRET_ID",
+    "CAPTCHA_SECRET_ID",
+    "CAPTCHA_VERIFY_URL",
+    "HONEYPOT_FIELD",
+    "DEFAULT_PHONE_REGION",
+    "AWS_ENDPOINT_URL",
+)
+
+
+def sent(route: Any, index: int = -1) -> Any:
+    """The JSON body the ``index``-th call of a respx route carried upstream."""
+    return json.loads(route.calls[index].request.content)
+
+
+def bearer(route: Any, index: int = -1) -> str:
+    return route.calls[index].request.headers["authorization"]
+
+
+def jwt(exp: float | None, subject: str = "partner") -> str:
+    """A JWT-looking token (unsigned) whose payload carries ``exp`` when given."""
+
+    def part(value: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+    claims: dict[str, Any] = {"sub": subject, "jti": uuid.uuid4().hex}
+    if exp is not None:
+        claims["exp"] = int(exp)
+    return f"{part({'alg': 'HS256', 'typ': 'JWT'})}.{part(claims)}.c2lnbmF0dXJl"
+
+
+def signed_in(token: str) -> dict[str, Any]:
+    """Oliver's sign-in answer."""
+    return {"success": True, "data": {"token": token}, "message": "Signed in"}
+
+
+def listed(*appointments: dict[str, Any]) -> dict[str, Any]:
+    """A GET /appointments answer (one page)."""
+    return {
+        "success": True,
+        "data": {
+            "page": 0,
+            "per_page": 100,
+            "total_pages": 1 if appointments else 0,
+            "total_count": len(appointments),
+            "content": list(appointments),
+        },
+    }
+
+
+def now_iso() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+@pytest.fixture
+def reconfigure(env: dict[str, str], monkeypatch: pytest.MonkeyPatch):
+    """Change the function's environment (None unsets) and start from a fresh container."""
+    from booking import container
+
+    def apply(**variables: str | None) -> None:
+        for name, value in variables.items():
+            if value is None:
+                monkeypatch.delenv(name, raising=False)
+            else:
+                monkeypatch.setenv(name, value)
+        container.reset()
+
+    return apply
+
+
+@pytest.fixture
+def bare_invoke(monkeypatch: pytest.MonkeyPatch):
+    """The handler with no configuration at all: no variable of CONTRACT §2, no AWS credentials."""
+    for name in (*CONTRACT_VARIABLES, "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    from booking import container
+
+    container.reset()
+    module = importlib.import_module("app")
+
+    def call(event: dict[str, Any], context: Context | None = None) -> Answer:
+        result = module.lambda_handler(event, context or Context())
+        headers = {k.lower(): v for k, v in (result.get("headers") or {}).items()}
+        return Answer(result["statusCode"], headers, result.get("body") or "")
+
+    yield call
+    container.reset()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # GET /health and refused requests add no metric; Powertools warns about that every time.
+    config.addinivalue_line("filterwarnings", "ignore:No application metrics to publish")

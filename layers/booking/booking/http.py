@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from email.parser import BytesParser
 from email.policy import HTTP
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, urlencode
 
 from pydantic import ValidationError
 
@@ -134,12 +134,20 @@ def _under(url: str, prefix: str) -> bool:
     return not rest or prefix.endswith(("/", "?", "#")) or rest[0] in "/?#"
 
 
-def redirect_target(requested: str | None, allowed: tuple[str, ...]) -> str | None:
-    """``requested`` when it lies under an allowed prefix, else the first prefix, else None."""
-    if requested and urlsplit(requested).scheme in ("http", "https"):
+def redirect_target(requested: object, allowed: tuple[str, ...]) -> str | None:
+    """``requested`` when it lies under an allowed prefix, else the first prefix, else None.
+    ``requested`` is the raw submitted value (any JSON type) when validation failed; it becomes
+    a Location header, so nothing but printable ASCII without spaces is taken."""
+    url = requested.strip() if isinstance(requested, str) else ""
+    if (
+        url.startswith(("http://", "https://"))
+        and url.isascii()
+        and url.isprintable()
+        and " " not in url
+    ):
         for prefix in allowed:
-            if _under(requested, prefix):
-                return requested
+            if _under(url, prefix):
+                return url
     return allowed[0] if allowed else None
 
 

@@ -47,7 +47,12 @@ def read_booking(fields: Mapping[str, Any], from_form: bool) -> BookingRequest:
     try:
         booking = BookingRequest.model_validate(values)
     except ValidationError as exc:
-        raise validation_errors(exc) from None
+        failed = validation_errors(exc)
+        # Name every problem at once: a missing slot must not hide a half-given client.
+        given = BookingRequest.model_construct(**{k: v for k, v in values.items() if k in known})
+        named = {error.field for error in failed.errors}
+        failed.errors += [e for e in given.identification_errors() if e.field not in named]
+        raise failed from None
     errors = booking.identification_errors()
     if errors:
         raise ValidationFailed(errors=errors)

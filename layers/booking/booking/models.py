@@ -64,6 +64,14 @@ class BookingRequest(BaseModel):
     success_url: Url | None = Field(default=None, description="Where a plain HTML form returns.")
     failure_url: Url | None = Field(default=None, description="Where a failed HTML form returns.")
 
+    @field_validator("client_id", "patient_id", mode="before")
+    @classmethod
+    def _not_a_boolean(cls, value: object) -> object:
+        # Lax mode would read JSON true as id 1: someone else's client or pet.
+        if isinstance(value, bool):
+            raise ValueError("must be an integer id")
+        return value
+
     @field_validator("email")
     @classmethod
     def _email(cls, value: str | None) -> str | None:

@@ -5,6 +5,7 @@ Never log a token, a secret or a client's email, phone or name: log codes, ids a
 
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 
@@ -13,6 +14,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 # Requests such as GET /health add no metric; Powertools would warn about that on every one.
 warnings.filterwarnings("ignore", message="No application metrics to publish")
+# httpx logs every request's full URL at INFO, and a client lookup's URL carries an email or phone.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME") or "booking-webhook"
 

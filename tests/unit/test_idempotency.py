@@ -1,0 +1,222 @@
+"""Idempotency of POST /bookings (CONTRACT §3): one appointment per booking, whatever the
+retries, and only successes remembered."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import httpx
+from conftest import API, booking_event, created, listed, now_iso, sent
+
+BY_IDS = {"slot_id": "slot-1", "client_id": 1001, "patient_id": 2001}
+BY_NAME = {
+    "slot_id": "slot-9",
+    "first_name": "Jane",
+    "last_name": "Doe",
+    "phone": "(555) 555-0100",
+    "patient_remote_id": "PIMS-P-7",
+}
+
+
+def test_the_same_booking_twice_replays_the_first_answer_and_books_once(invoke, oliver):
+    # Given a booking that was created
+    create = oliver.post(f"{API}/appointments").respond(200, json=created(501))
+    first = invoke(booking_event(BY_IDS))
+
+    # When the very same booking is posted again
+    again = invoke(booking_event(BY_IDS))
+
+    # Then the first answer comes back, marked as replayed, and nothing new is booked
+    assert (first.status, again.status) == (201, 201)
+    assert again.json() == first.json()
+    assert again.headers["idempotent-replayed"] == "true"
+    assert "idempotent-replayed" not in first.headers
+    assert create.call_count == 1
+
+
+def test_key_order_whitespace_case_and_phone_punctuation_are_folded(invoke, oliver):
+    create = oliver.post(f"{API}/appointments").respond(200, json=created(501))
+    invoke(booking_event(BY_NAME))
+    same_person = {
+        "patient_remote_id": "pims-p-7",
+        "phone": "555.555.0100",
+        "last_name": "  DOE ",
+        "first_name": "jane",
+        "slot_id": " slot-9 ",
+    }
+
+    again = invoke(booking_event(same_person))
+
+    assert again.status == 201
+    assert again.headers.get("idempotent-replayed") == "true"
+    assert create.call_count == 1
+
+
+def test_a_different_slot_is_a_different_booking(invoke, oliver):
+    create = oliver.post(f"{API}/appointments").respond(200, json=created(501))
+    invoke(booking_event(BY_IDS))
+
+    answer = invoke(booking_event({**BY_IDS, "slot_id": "slot-2"}))
+
+    assert "idempotent-replayed" not in answer.headers
+    assert create.call_count == 2
+
+
+def test_the_same_idempotency_key_replays_even_from_a_form(invoke, oliver):
+    create = oliver.post(f"{API}/appointments").respond(200, json=created(501))
+    headers = {"idempotency-key": "order-42"}
+    invoke(booking_event(BY_IDS, headers=headers))
+
+    again = invoke(booking_event(BY_IDS, form=True, headers=headers))
+
+    assert again.status == 201
+    assert again.headers["idempotent-replayed"] == "true"
+    assert create.call_count == 1
+
+
+def test_an_idempotency_key_reused_for_a_different_booking_is_422(invoke, oliver):
+    create = oliver.post(f"{API}/appointments").respond(200, json=created(501))
+    invoke(booking_event(BY_IDS, headers={"idempotency-key": "order-42"}))
+
+    answer = invoke(
+        booking_event({**BY_IDS, "slot_id": "slot-2"}, headers={"idempotency-key": "order-42"})
+    )
+
+    assert answer.status == 422
+    assert answer.json()["code"] == "idempotency_key_reused"
+    assert create.call_count == 1
+
+
+def test_failures_are_not_remembered_so_a_retry_books(invoke, oliver):
+    # Given Oliver was unreachable for the first attempt
+    create = oliver.post(f"{API}/appointments").mock(
+        side_effect=[httpx.ConnectError("refused")] * 3 + [httpx.Response(200, json=created(503))]
+    )
+    failed = invoke(booking_event(BY_IDS))
+
+    # When the same booking is retried
+    retried = invoke(booking_event(BY_IDS))
+
+    # Then the retry books, and is not a replay of the failure
+    assert failed.status == 503
+    assert retried.status == 201
+    assert "idempotent-replayed" not in retried.headers
+    assert retried.json()["data"]["id"] == 503
+    assert create.call_count == 4  # three refused connections, then the one that booked
+
+
+def test_a_rejected_booking_can_be_retried_with_the_same_key(invoke, oliver):
+    oliver.post(f"{API}/appointments").mock(
+        side_effect=[
+            httpx.Response(400, json={"success": False, "message": "Slot is stale"}),
+            httpx.Response(200, json=created(504)),
+        ]
+    )
+    headers = {"idempotency-key": "order-43"}
+    assert invoke(booking_event(BY_IDS, headers=headers)).status == 422
+
+    assert invoke(booking_event(BY_IDS, headers=headers)).status == 201
+
+
+def test_a_duplicate_while_the_first_is_in_progress_is_409_with_retry_after(invoke, oliver):
+    # Given a first booking whose create is still waiting on Oliver
+    entered, release = threading.Event(), threading.Event()
+
+    def slow_create(request: httpx.Request) -> httpx.Response:
+        entered.set()
+        release.wait(timeout=10)
+        return httpx.Response(200, json=created(505))
+
+    create = oliver.post(f"{API}/appointments").mock(side_effect=slow_create)
+    results = {}
+    first = threading.Thread(target=lambda: results.update(first=invoke(booking_event(BY_IDS))))
+    first.start()
+    assert entered.wait(timeout=10)
+
+    # When the same booking arrives meanwhile
+    try:
+        duplicate = invoke(booking_event(BY_IDS))
+    finally:
+        release.set()
+        first.join(timeout=10)
+
+    # Then it is told to come back, and only the first one books
+    assert duplicate.status == 409
+    assert duplicate.json()["code"] == "duplicate_in_progress"
+    assert int(duplicate.headers["retry-after"]) > 0
+    assert results["first"].status == 201
+    assert create.call_count == 1
+
+
+def test_after_an_unknown_outcome_a_retry_looks_up_first_and_finds_the_booking(invoke, oliver):
+    # Given a create that timed out and a lookup that did not (yet) see the appointment
+    create = oliver.post(f"{API}/appointments").mock(side_effect=httpx.ReadTimeout("slow"))
+    appointment = {
+        "id": "880",
+        "status": "REQUESTED",
+        "created_at": now_iso(),
+        "client_first_name": "Jane",
+        "client_last_name": "Doe",
+        "client_phone": "+15555550100",
+        "remote_patient_id": "PIMS-P-7",
+    }
+    lookup = oliver.get(f"{API}/appointments").mock(
+        side_effect=[
+            httpx.Response(200, json=listed()),
+            httpx.Response(200, json=listed(appointment)),
+        ]
+    )
+    first = invoke(booking_event(BY_NAME))
+
+    # When the same booking is retried
+    retried = invoke(booking_event(BY_NAME))
+
+    # Then the lookup finds it before any new create: booked once
+    assert first.status == 503 and first.json()["code"] == "outcome_unknown"
+    assert retried.status == 201
+    assert retried.json()["data"]["id"] == 880
+    assert create.call_count == 1
+    assert lookup.call_count == 2
+
+
+def test_after_an_unknown_outcome_a_retry_that_finds_nothing_creates_after_the_lookup(
+    invoke, oliver
+):
+    order: list[str] = []
+
+    def create_answer(request: httpx.Request) -> httpx.Response:
+        order.append("create")
+        if order.count("create") == 1:
+            raise httpx.ReadTimeout("slow", request=request)
+        return httpx.Response(200, json=created(881))
+
+    def lookup_answer(request: httpx.Request) -> httpx.Response:
+        order.append("lookup")
+        return httpx.Response(200, json=listed())
+
+    oliver.post(f"{API}/appointments").mock(side_effect=create_answer)
+    oliver.get(f"{API}/appointments").mock(side_effect=lookup_answer)
+    assert invoke(booking_event(BY_NAME)).status == 503
+
+    retried = invoke(booking_event(BY_NAME))
+
+    assert retried.status == 201
+    assert order == ["create", "lookup", "lookup", "create"]
+
+
+def test_a_retry_that_books_after_an_unknown_outcome_is_remembered_like_any_success(invoke, oliver):
+    create = oliver.post(f"{API}/appointments").mock(
+        side_effect=[httpx.ReadTimeout("slow"), httpx.Response(200, json=created(882))]
+    )
+    lookup = oliver.get(f"{API}/appointments").respond(200, json=listed())
+    invoke(booking_event(BY_NAME, headers={"idempotency-key": "k-1"}))
+    invoke(booking_event(BY_NAME, headers={"idempotency-key": "k-1"}))
+    lookups_so_far = lookup.call_count
+
+    replay = invoke(booking_event(BY_NAME, headers={"idempotency-key": "k-1"}))
+
+    assert replay.headers["idempotent-replayed"] == "true"
+    assert lookup.call_count == lookups_so_far
+    assert create.call_count == 2
+    assert json.loads(create.calls[1].request.content) == sent(create, 0)

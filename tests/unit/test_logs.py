@@ -1,0 +1,170 @@
+"""Nothing the function prints or logs (at the INFO level it runs at) carries the Oliver token,
+the partner password, or the client's email, phone or name."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable
+
+import httpx
+import pytest
+from conftest import API, LOCATION, SIGN_IN, booking_event, created, jwt, signed_in
+
+PASSWORD = "Pw-7h1s-mu5t-n0t-leak"
+FIRST, LAST = "Zebediah", "Quillfeather"
+EMAIL, PHONE = "zeb.quill@example.org", "(555) 867-5309"
+PET_BOOKING = {
+    "slot_id": "slot-1",
+    "first_name": FIRST,
+    "last_name": LAST,
+    "email": EMAIL,
+    "phone": PHONE,
+    "patient_name": "Rex",
+}
+CLIENT = {
+    "id": "3001",
+    "name": f"{FIRST} {LAST}",
+    "email": EMAIL,
+    "phone": "+15558675309",
+    "patients": [{"id": "4001", "name": "Rex"}],
+}
+THE_APPOINTMENT = created(
+    610,
+    client_first_name=FIRST,
+    client_last_name=LAST,
+    client_email=EMAIL,
+    client_phone="+15558675309",
+)
+
+
+class CurrentStdout:
+    """Whatever ``sys.stdout`` is when written to (capsys swaps it between setup and call)."""
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
+@pytest.fixture
+def printed(capsys, caplog, monkeypatch) -> Callable[[], str]:
+    """Everything printed to stdout/stderr and every log record at INFO and above, whatever
+    logger wrote it (the Powertools logger's handler is pointed at the captured stdout)."""
+    caplog.set_level(logging.INFO)
+    from booking.telemetry import logger
+
+    for handler in logger.handlers:
+        if isinstance(handler, logging.StreamHandler):
+            monkeypatch.setattr(handler, "stream", CurrentStdout())
+
+    def text() -> str:
+        captured = capsys.readouterr()
+        records = "\n".join(
+            f"{r.name} {r.getMessage()} {json.dumps(r.__dict__, default=str)}"
+            for r in caplog.records
+        )
+        return "\n".join((captured.out, captured.err, caplog.text, records))
+
+    return text
+
+
+def assert_nothing_secret(output: str, *secrets: str) -> None:
+    assert output.strip(), "nothing was captured: the fixture is broken"
+    for secret in (
+        PASSWORD,
+        FIRST,
+        LAST,
+        EMAIL,
+        EMAIL.replace("@", "%40"),
+        "867-5309",
+        "8675309",
+        *secrets,
+    ):
+        assert secret not in output, f"{secret!r} appeared in the output"
+
+
+def test_a_booking_by_pet_name_with_partner_credentials_logs_no_secret_or_personal_data(
+    invoke, oliver, aws, printed
+):
+    token = jwt(time.time() + 3600)
+    aws.set_secret(
+        json.dumps({"username": "partner", "password": PASSWORD, "location_id": LOCATION})
+    )
+    oliver.post(SIGN_IN).respond(200, json=signed_in(token))
+    oliver.get(f"{API}/clients").respond(200, json={"success": True, "data": [CLIENT]})
+    oliver.post(f"{API}/appointments").respond(200, json=THE_APPOINTMENT)
+
+    answer = invoke(booking_event(PET_BOOKING))
+
+    assert answer.status == 201
+    assert_nothing_secret(printed(), token)
+
+
+def test_a_401_and_the_fresh_sign_in_log_no_secret_or_personal_data(invoke, oliver, aws, printed):
+    first, second = jwt(time.time() + 3600), jwt(time.time() + 3600)
+    aws.set_secret(
+        json.dumps({"username": "partner", "password": PASSWORD, "location_id": LOCATION})
+    )
+    oliver.post(SIGN_IN).mock(
+        side_effect=[
+            httpx.Response(200, json=signed_in(first)),
+            httpx.Response(200, json=signed_in(second)),
+        ]
+    )
+    oliver.post(f"{API}/appointments").mock(
+        side_effect=[
+            httpx.Response(401, json={"success": False, "message": "expired"}),
+            httpx.Response(200, json=THE_APPOINTMENT),
+        ]
+    )
+    booking = {k: v for k, v in PET_BOOKING.items() if k != "patient_name"} | {"patient_id": 4001}
+
+    answer = invoke(booking_event(booking))
+
+    assert answer.status == 201
+    assert_nothing_secret(printed(), first, second)
+
+
+def test_a_configuration_error_logs_what_is_wrong_but_not_the_secret(invoke, oliver, aws, printed):
+    aws.set_secret(json.dumps({"username": "partner", "password": PASSWORD}))  # no location id
+    create = oliver.post(f"{API}/appointments")
+
+    answer = invoke(booking_event(PET_BOOKING))
+
+    assert answer.json()["code"] == "configuration_error"
+    assert not create.called
+    output = printed()
+    assert "location" in output.lower()  # the operator learns what to fix
+    assert_nothing_secret(output)
+
+
+def test_a_bare_token_secret_that_is_malformed_is_not_logged(invoke, aws, printed):
+    aws.set_secret(f"{PASSWORD} with spaces")
+
+    answer = invoke(booking_event(PET_BOOKING))
+
+    assert answer.json()["code"] == "configuration_error"
+    assert_nothing_secret(printed())
+
+
+def test_a_validation_error_logs_no_submitted_values(invoke, printed):
+    answer = invoke(booking_event({**PET_BOOKING, "email": f"{FIRST}@@{LAST}", "slot_id": ""}))
+
+    assert answer.status == 422
+    assert_nothing_secret(printed(), f"{FIRST}@@{LAST}")
+
+
+def test_an_upstream_rejection_logs_no_personal_data(invoke, oliver, printed):
+    oliver.get(f"{API}/clients").respond(200, json={"success": True, "data": [CLIENT]})
+    oliver.post(f"{API}/appointments").respond(
+        400, json={"success": False, "message": f"Client {FIRST} {LAST} has no such pet"}
+    )
+
+    answer = invoke(booking_event(PET_BOOKING))
+
+    assert answer.json()["code"] == "booking_rejected"
+    assert_nothing_secret(printed())
