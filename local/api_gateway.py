@@ -329,6 +329,9 @@ class FunctionRuntime:
         self.spec = spec
         self._handler: Callable[[dict[str, Any], Any], Any] | None = None
         self._lock = threading.Lock()
+        # A Lambda container runs one invocation at a time, and the handler keeps per-invocation
+        # state in module globals (Powertools resolver, logger keys, metrics): serialise.
+        self._busy = threading.Lock()
         self._log = log
         self._added_paths: list[str] = []
 
@@ -386,6 +389,10 @@ class FunctionRuntime:
     def invoke(
         self, event: dict[str, Any], *, integration_timeout: float = INTEGRATION_TIMEOUT_SECONDS
     ) -> Invocation:
+        with self._busy:
+            return self._invoke_alone(event, integration_timeout)
+
+    def _invoke_alone(self, event: dict[str, Any], integration_timeout: float) -> Invocation:
         context = LambdaContext(self.spec)
         box: dict[str, Any] = {}
 

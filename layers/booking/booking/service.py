@@ -20,6 +20,7 @@ from booking.errors import (
     AmbiguousMatch,
     BookingError,
     ClientNotFound,
+    FieldError,
     OutcomeUnknown,
     PatientNotFound,
     UpstreamAuthFailed,
@@ -282,7 +283,8 @@ class BookingService:
             if e164:
                 matches = clients({"phone": e164})
         if not matches:
-            raise ClientNotFound()
+            contact = "email" if booking.email else "phone"
+            raise ClientNotFound(errors=[FieldError(contact, "matches no client of the practice")])
         if len(matches) > 1:
             raise AmbiguousMatch()
         client = matches[0]
@@ -297,7 +299,9 @@ class BookingService:
         wanted = fold(booking.patient_name or "")
         pets = [p for p in patients if isinstance(p, dict) and fold(str(p.get("name", ""))) == wanted]
         if not pets:
-            raise PatientNotFound()
+            raise PatientNotFound(
+                errors=[FieldError("patient_name", "matches no pet on the client's record")]
+            )
         if len(pets) > 1:
             raise AmbiguousMatch()
         return client, pets[0]
