@@ -38,7 +38,8 @@ test-browser: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy layers/booking/booking functions local
+	$(VENV)/bin/mypy layers/booking/booking functions/api/app.py local
+	$(VENV)/bin/mypy functions/replay/app.py
 
 ## make bench: cold start, warm overhead, throughput, artifact size
 bench: $(STAMP)

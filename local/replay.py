@@ -15,7 +15,7 @@ import boto3
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "layers" / "booking"))
 
-from booking.publisher import replay_parked  # noqa: E402
+from booking.publisher import replay_parked
 
 LOCAL_DLQ = "booking-webhook-event-dlq-local"
 
@@ -34,7 +34,9 @@ def main() -> int:
     elif not os.environ["AWS_ENDPOINT_URL"]:
         del os.environ["AWS_ENDPOINT_URL"]
     sqs, events = boto3.client("sqs"), boto3.client("events")
-    queue_url = os.environ.get("EVENT_DLQ_URL") or sqs.get_queue_url(QueueName=LOCAL_DLQ)["QueueUrl"]
+    queue_url = (
+        os.environ.get("EVENT_DLQ_URL") or sqs.get_queue_url(QueueName=LOCAL_DLQ)["QueueUrl"]
+    )
     result = replay_parked(events, sqs, queue_url)
     print(
         f"parked events: {result.received} read, {result.replayed} replayed onto the bus, "

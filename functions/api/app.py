@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from types import ModuleType
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
@@ -20,13 +21,10 @@ from booking.http import (
     prefers_html,
     raw_body,
     redirect_target,
-    validation_errors,
     with_query,
 )
-from booking.intake import explicit_key, read_booking, take_spam_fields
-from booking.models import Channel, OpenTimesQuery
 from booking.open_times import upstream_query
-from booking.service import BookingResult, Submission
+from booking.submission import BookingResult, Channel, Submission
 from booking.telemetry import count, logger, metrics
 from booking.webhooks import (
     SignatureRejected,
@@ -35,9 +33,16 @@ from booking.webhooks import (
     secrets_for,
     verify_signature,
 )
-from pydantic import ValidationError
 
 app = APIGatewayHttpResolver()
+
+
+def _intake() -> ModuleType:
+    """The validation models (pydantic), imported by the first request that validates input:
+    a cold start, and GET /health, do not pay for them."""
+    from booking import intake
+
+    return intake
 
 
 def _headers() -> dict[str, str]:
@@ -88,10 +93,7 @@ def health() -> Response:
 
 @app.get("/open-times")
 def open_times() -> Response:
-    try:
-        query = OpenTimesQuery.model_validate(app.current_event.query_string_parameters or {})
-    except ValidationError as exc:
-        raise validation_errors(exc) from None
+    query = _intake().read_open_times_query(app.current_event.query_string_parameters or {})
     service = container.booking_service()
     budget = container.budget(app.lambda_context)
     request_id = str((app.current_event.raw_event.get("requestContext") or {}).get("requestId"))
@@ -114,9 +116,10 @@ def bookings() -> Response:
     check_origin(headers, settings.allowed_origins)
     fields, from_form = parse_fields(headers, raw_body(app.current_event.raw_event))
     app.append_context(success_url=fields.get("success_url"), failure_url=fields.get("failure_url"))
-    spam = take_spam_fields(fields, settings.honeypot_field)
-    booking = read_booking(fields, from_form)
-    key = explicit_key(headers)
+    intake = _intake()
+    spam = intake.take_spam_fields(fields, settings.honeypot_field)
+    booking = intake.read_booking(fields, from_form)
+    key = intake.explicit_key(headers)
     if spam.honeypot_filled:
         count("SpamBlocked")
         logger.info("honeypot filled: answered as booked, nothing booked")
@@ -125,7 +128,10 @@ def bookings() -> Response:
     if secret is not None:
         source_ip = (app.current_event.raw_event.get("requestContext") or {}).get("http", {})
         container.captcha().verify(
-            secret, spam.captcha_token, source_ip.get("sourceIp"), container.budget(app.lambda_context)
+            secret,
+            spam.captcha_token,
+            source_ip.get("sourceIp"),
+            container.budget(app.lambda_context),
         )
     result = _book(_submission(booking, Channel(name="form"), key))
     return _success(result.status, result.body, replayed=result.replayed)
@@ -139,12 +145,17 @@ def webhooks(source: str) -> Response:
         raise UnknownSource()
     headers = _headers()
     data = raw_body(app.current_event.raw_event)
-    verify_signature(config, secrets_for(source, container.webhook_secret_document()), headers, data)
+    verify_signature(
+        config, secrets_for(source, container.webhook_secret_document()), headers, data
+    )
     payload, _ = parse_fields(headers, data)
-    booking = read_booking(mapped_fields(config, payload), from_form=bool(config.map))
-    key = delivery_id(config, headers, payload) or explicit_key(headers)
+    intake = _intake()
+    booking = intake.read_booking(mapped_fields(config, payload), from_form=bool(config.map))
+    key = delivery_id(config, headers, payload) or intake.explicit_key(headers)
     result = _book(_submission(booking, Channel(name="webhook", webhook_source=source), key))
-    return _json(result.status, result.body, {"Idempotent-Replayed": "true"} if result.replayed else {})
+    return _json(
+        result.status, result.body, {"Idempotent-Replayed": "true"} if result.replayed else {}
+    )
 
 
 # -- answers -----------------------------------------------------------------------------------
@@ -160,7 +171,9 @@ def _success(status: int, body: dict[str, Any], replayed: bool = False) -> Respo
         page = html_page("Appointment requested", "Thank you: the practice has your request.")
         return Response(status, "text/html; charset=utf-8", page, extra)
     params = {"appointment_id": str(appointment_id)} if appointment_id is not None else {}
-    return Response(303, "text/html; charset=utf-8", "", {"Location": with_query(target, params), **extra})
+    return Response(
+        303, "text/html; charset=utf-8", "", {"Location": with_query(target, params), **extra}
+    )
 
 
 @app.exception_handler(BookingError)
@@ -194,7 +207,9 @@ def unexpected_error(error: Exception) -> Response:
     return _json(500, {"success": False, "code": "internal_error", "message": BookingError.message})
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+@logger.inject_lambda_context(
+    correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True
+)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -17,7 +17,9 @@ from booking.telemetry import logger, metrics
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     limit = int((event or {}).get("max_messages", 1000))
-    result = replay_parked(aws_client("events"), aws_client("sqs"), os.environ["EVENT_DLQ_URL"], limit)
+    result = replay_parked(
+        aws_client("events"), aws_client("sqs"), os.environ["EVENT_DLQ_URL"], limit
+    )
     logger.info("replayed parked events", extra=result.__dict__)
     metrics.add_metric(name="EventsReplayed", unit="Count", value=result.replayed)
     return result.__dict__

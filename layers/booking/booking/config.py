@@ -2,136 +2,176 @@
 
 Read once per container. A missing or malformed variable becomes ``ConfigurationError``
 naming the variable (never its value), answered as 503 ``configuration_error``.
+
+Plain frozen dataclasses rather than pydantic: the configuration is read on every cold start,
+including GET /health's, and pydantic's import is the largest part of our cold-start budget.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from functools import lru_cache
-from typing import Literal
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from typing import Any
 
 from booking.errors import ConfigurationError
 
 DEFAULT_OLIVER_API_URL = "https://partner-api.getoliver.com/services/core/open_api/v1"
 DEFAULT_CAPTCHA_VERIFY_URL = "https://challenges.cloudflare.com/turnstile/v0/siteverify"
+SCHEMES = ("standard-webhooks", "hmac-sha256")
 
 
-class WebhookSource(BaseModel):
+class _Invalid(ValueError):
+    """A value that does not fit its variable (the message names the variable only)."""
+
+
+@dataclass(frozen=True)
+class WebhookSource:
     """One entry of ``WEBHOOK_SOURCES``: how a partner signs, and where its fields are."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    scheme: Literal["standard-webhooks", "hmac-sha256"]
+    scheme: str
     header: str = "X-Webhook-Signature"
-    encoding: Literal["hex", "base64"] = "hex"
+    encoding: str = "hex"
     prefix: str = ""
     timestamp_header: str | None = None
-    tolerance_seconds: int = Field(default=300, ge=1, le=86_400)
+    tolerance_seconds: int = 300
     id_header: str | None = None
     id_field: str | None = None
-    map: dict[str, str] = Field(default_factory=dict)
+    map: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, value: object) -> WebhookSource:
+        if not isinstance(value, dict) or set(value) - {f.name for f in fields(cls)}:
+            raise _Invalid()
+        source = cls(**value)
+        text_options = (source.header, source.prefix)
+        optional = (source.timestamp_header, source.id_header, source.id_field)
+        if (
+            source.scheme not in SCHEMES
+            or source.encoding not in ("hex", "base64")
+            or not all(isinstance(v, str) for v in text_options)
+            or not all(v is None or (isinstance(v, str) and v) for v in optional)
+            or not isinstance(source.tolerance_seconds, int)
+            or not 1 <= source.tolerance_seconds <= 86_400
+            or not isinstance(source.map, dict)
+            or not all(isinstance(k, str) and isinstance(v, str) for k, v in source.map.items())
+        ):
+            raise _Invalid()
+        return source
 
 
-def _csv(value: object) -> tuple[str, ...]:
-    if isinstance(value, str):
-        return tuple(part.strip() for part in value.split(",") if part.strip())
-    return tuple(value)  # type: ignore[arg-type]
-
-
-class Settings(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    oliver_api_url: str = DEFAULT_OLIVER_API_URL
+@dataclass(frozen=True)
+class Settings:
     oliver_secret_id: str
-    oliver_location_id: str | None = None
     event_bus_name: str
-    event_source: str = "booking.webhook"
     idempotency_table_name: str
+    event_dlq_url: str
+    oliver_api_url: str = DEFAULT_OLIVER_API_URL
+    oliver_location_id: str | None = None
+    event_source: str = "booking.webhook"
     allowed_origins: tuple[str, ...] = ()
     allowed_redirects: tuple[str, ...] = ()
-    event_dlq_url: str
-    webhook_sources: dict[str, WebhookSource] = Field(default_factory=dict)
+    webhook_sources: Mapping[str, WebhookSource] = field(default_factory=dict)
     webhook_secret_id: str | None = None
     captcha_secret_id: str | None = None
     captcha_verify_url: str = DEFAULT_CAPTCHA_VERIFY_URL
     honeypot_field: str = "website"
-    default_phone_region: str = Field(default="US", pattern=r"^[A-Z]{2}$")
+    default_phone_region: str = "US"
     #: How long a secret read is reused before Secrets Manager is asked again.
     secret_max_age_seconds: int = 300
     #: How long an open-times answer is reused per query.
     open_times_cache_seconds: int = 60
 
-    @field_validator("oliver_api_url", "captcha_verify_url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not value.startswith(("https://", "http://")):
-            raise ValueError("must be an http(s) URL")
-        return value.rstrip("/")
 
-    @field_validator("allowed_origins", mode="before")
-    @classmethod
-    def _origins(cls, value: object) -> tuple[str, ...]:
-        return tuple(origin.rstrip("/").lower() for origin in _csv(value))
-
-    @field_validator("allowed_redirects", mode="before")
-    @classmethod
-    def _redirects(cls, value: object) -> tuple[str, ...]:
-        prefixes = _csv(value)
-        for prefix in prefixes:
-            if not prefix.startswith(("https://", "http://")):
-                raise ValueError("every prefix must be an http(s) URL")
-        return prefixes
-
-    @field_validator("webhook_sources", mode="before")
-    @classmethod
-    def _sources(cls, value: object) -> object:
-        return json.loads(value) if isinstance(value, str) else value
+def _text(value: str) -> str:
+    return value.strip()
 
 
-#: Environment variable -> settings field. Only these are read.
-_VARIABLES = {
-    "OLIVER_API_URL": "oliver_api_url",
-    "OLIVER_SECRET_ID": "oliver_secret_id",
-    "OLIVER_LOCATION_ID": "oliver_location_id",
-    "EVENT_BUS_NAME": "event_bus_name",
-    "EVENT_SOURCE": "event_source",
-    "IDEMPOTENCY_TABLE_NAME": "idempotency_table_name",
-    "ALLOWED_ORIGINS": "allowed_origins",
-    "ALLOWED_REDIRECTS": "allowed_redirects",
-    "EVENT_DLQ_URL": "event_dlq_url",
-    "WEBHOOK_SOURCES": "webhook_sources",
-    "WEBHOOK_SECRET_ID": "webhook_secret_id",
-    "CAPTCHA_SECRET_ID": "captcha_secret_id",
-    "CAPTCHA_VERIFY_URL": "captcha_verify_url",
-    "HONEYPOT_FIELD": "honeypot_field",
-    "DEFAULT_PHONE_REGION": "default_phone_region",
-    "SECRET_MAX_AGE_SECONDS": "secret_max_age_seconds",
-    "OPEN_TIMES_CACHE_SECONDS": "open_times_cache_seconds",
+def _url(value: str) -> str:
+    value = value.strip()
+    if not re.match(r"^https?://[^\s/]+", value):
+        raise _Invalid()
+    return value.rstrip("/")
+
+
+def _csv(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def _origins(value: str) -> tuple[str, ...]:
+    return tuple(origin.rstrip("/").lower() for origin in _csv(value))
+
+
+def _redirects(value: str) -> tuple[str, ...]:
+    prefixes = _csv(value)
+    if not all(re.match(r"^https?://[^\s/]+", prefix) for prefix in prefixes):
+        raise _Invalid()
+    return prefixes
+
+
+def _sources(value: str) -> dict[str, WebhookSource]:
+    try:
+        document = json.loads(value)
+    except ValueError:
+        raise _Invalid() from None
+    if not isinstance(document, dict):
+        raise _Invalid()
+    return {str(name): WebhookSource.parse(options) for name, options in document.items()}
+
+
+def _region(value: str) -> str:
+    if not re.fullmatch(r"[A-Z]{2}", value.strip()):
+        raise _Invalid()
+    return value.strip()
+
+
+def _seconds(value: str) -> int:
+    if not value.strip().isdigit():
+        raise _Invalid()
+    return int(value)
+
+
+#: Environment variable -> (settings field, parser). Only these are read.
+_VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
+    "OLIVER_API_URL": ("oliver_api_url", _url),
+    "OLIVER_SECRET_ID": ("oliver_secret_id", _text),
+    "OLIVER_LOCATION_ID": ("oliver_location_id", _text),
+    "EVENT_BUS_NAME": ("event_bus_name", _text),
+    "EVENT_SOURCE": ("event_source", _text),
+    "IDEMPOTENCY_TABLE_NAME": ("idempotency_table_name", _text),
+    "ALLOWED_ORIGINS": ("allowed_origins", _origins),
+    "ALLOWED_REDIRECTS": ("allowed_redirects", _redirects),
+    "EVENT_DLQ_URL": ("event_dlq_url", _url),
+    "WEBHOOK_SOURCES": ("webhook_sources", _sources),
+    "WEBHOOK_SECRET_ID": ("webhook_secret_id", _text),
+    "CAPTCHA_SECRET_ID": ("captcha_secret_id", _text),
+    "CAPTCHA_VERIFY_URL": ("captcha_verify_url", _url),
+    "HONEYPOT_FIELD": ("honeypot_field", _text),
+    "DEFAULT_PHONE_REGION": ("default_phone_region", _region),
+    "SECRET_MAX_AGE_SECONDS": ("secret_max_age_seconds", _seconds),
+    "OPEN_TIMES_CACHE_SECONDS": ("open_times_cache_seconds", _seconds),
 }
-_FIELD_TO_VARIABLE = {field: variable for variable, field in _VARIABLES.items()}
+_REQUIRED = ("OLIVER_SECRET_ID", "EVENT_BUS_NAME", "IDEMPOTENCY_TABLE_NAME", "EVENT_DLQ_URL")
 
 
 def load_settings(environ: Mapping[str, str]) -> Settings:
     """Build settings from an environment; empty values count as unset."""
-    values = {
-        field: environ[variable]
-        for variable, field in _VARIABLES.items()
-        if environ.get(variable, "").strip()
-    }
-    try:
-        return Settings.model_validate(values)
-    except (ValidationError, json.JSONDecodeError) as exc:
-        if isinstance(exc, ValidationError):
-            names = sorted(
-                {_FIELD_TO_VARIABLE.get(str(err["loc"][0]), str(err["loc"][0])) for err in exc.errors()}
-            )
-        else:
-            names = ["WEBHOOK_SOURCES"]
-        raise ConfigurationError("missing or malformed: " + ", ".join(names)) from None
+    values: dict[str, Any] = {}
+    problems = [name for name in _REQUIRED if not environ.get(name, "").strip()]
+    for variable, (name, parse) in _VARIABLES.items():
+        raw = environ.get(variable, "")
+        if not raw.strip():
+            continue
+        try:
+            values[name] = parse(raw)
+        except (_Invalid, TypeError):
+            problems.append(variable)
+    if problems:
+        raise ConfigurationError("missing or malformed: " + ", ".join(sorted(problems)))
+    return Settings(**values)
 
 
 @lru_cache(maxsize=1)

@@ -7,8 +7,8 @@ Warm invocations reuse the HTTP connections, boto3 clients and caches built here
 from __future__ import annotations
 
 import os
-from functools import lru_cache
-from typing import Any
+from functools import cache, lru_cache
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import httpx
@@ -20,9 +20,11 @@ from booking.config import Settings, get_settings
 from booking.credentials import CredentialProvider, secret_error
 from booking.idempotency import IdempotencyGuard, UnknownOutcomeMarkers
 from booking.oliver import OliverClient
-from booking.open_times import OpenTimesCache
+from booking.open_times import OpenTimesCache, SlotTimes
 from booking.publisher import EventPublisher
-from booking.service import BookingService, SlotTimes
+
+if TYPE_CHECKING:
+    from booking.service import BookingService
 
 #: AWS calls sit on the request path: fail fast and let our own policies decide what next.
 _AWS_CONFIG = Config(
@@ -34,7 +36,7 @@ def settings() -> Settings:
     return get_settings()
 
 
-@lru_cache(maxsize=None)
+@cache
 def aws_client(service: str) -> Any:
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
     return boto3.client(service, region_name=region, config=_AWS_CONFIG)  # type: ignore[call-overload]
@@ -128,7 +130,9 @@ def webhook_secret_document() -> Any:
 
 @lru_cache(maxsize=1)
 def booking_service() -> BookingService:
+    # The logic and its pydantic models load with the first request that needs them.
     from booking import telemetry
+    from booking.service import BookingService
 
     return BookingService(
         oliver=oliver(),

@@ -72,9 +72,7 @@ class BodyTooLarge(BookingError):
 
 class UnsupportedMediaType(BookingError):
     status, code = 415, "unsupported_media_type"
-    message = (
-        "Send application/json, application/x-www-form-urlencoded or multipart/form-data."
-    )
+    message = "Send application/json, application/x-www-form-urlencoded or multipart/form-data."
 
 
 class ValidationFailed(BookingError):

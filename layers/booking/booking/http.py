@@ -6,12 +6,8 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Mapping
-from email.parser import BytesParser
-from email.policy import HTTP
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
-
-from pydantic import ValidationError
 
 from booking.errors import (
     BodyTooLarge,
@@ -77,6 +73,10 @@ def parse_fields(headers: Mapping[str, str], data: bytes) -> tuple[dict[str, Any
 
 
 def _multipart(content_type: str, data: bytes) -> dict[str, Any]:
+    # The email package parses MIME; imported here as only multipart posts need it.
+    from email.parser import BytesParser
+    from email.policy import HTTP
+
     if "boundary=" not in content_type:
         raise MalformedBody("The multipart body has no boundary.")
     message = BytesParser(policy=HTTP).parsebytes(
@@ -89,7 +89,9 @@ def _multipart(content_type: str, data: bytes) -> dict[str, Any]:
         name = part.get_param("name", header="content-disposition")
         if not name or part.get_filename():
             continue  # files are never part of a booking
-        payload = part.get_payload(decode=True) or b""
+        payload = part.get_payload(decode=True)
+        if not isinstance(payload, bytes):
+            payload = b""
         try:
             fields[str(name)] = payload.decode(part.get_content_charset() or "utf-8")
         except (UnicodeDecodeError, LookupError):
@@ -159,21 +161,6 @@ def with_query(url: str, params: Mapping[str, str]) -> str:
     return base + joiner + urlencode(params) + (f"#{fragment}" if fragment else "")
 
 
-def validation_errors(exc: ValidationError) -> ValidationFailed:
-    """Pydantic's errors as field-level errors; the submitted values are never echoed."""
-    errors = []
-    for err in exc.errors(include_input=False, include_url=False):
-        field = ".".join(str(part) for part in err["loc"]) or "body"
-        if err["type"] == "extra_forbidden":
-            message = "is not a known field"
-        elif err["type"] == "missing":
-            message = "is required"
-        else:
-            message = str(err["msg"]).removeprefix("Value error, ")
-        errors.append(FieldError(field, message))
-    return ValidationFailed(errors=errors)
-
-
 def error_body(error: BookingError) -> dict[str, Any]:
     body: dict[str, Any] = {"success": False, "code": error.code, "message": error.message}
     if error.errors:
@@ -188,5 +175,5 @@ def html_page(title: str, message: str) -> str:
         "<!doctype html><html lang=en><meta charset=utf-8>"
         '<meta name=viewport content="width=device-width,initial-scale=1">'
         f"<title>{escape(title)}</title><main><h1>{escape(title)}</h1>"
-        f"<p>{escape(message)}</p><p><a href=\"javascript:history.back()\">Back</a></p></main></html>"
+        f'<p>{escape(message)}</p><p><a href="javascript:history.back()">Back</a></p></main></html>'
     )

@@ -14,9 +14,12 @@ import hashlib
 import json
 import time
 import unicodedata
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from booking.models import BookingRequest, Channel
+from booking.submission import Channel
+
+if TYPE_CHECKING:
+    from booking.models import BookingRequest
 
 RECORD_TTL_SECONDS = 24 * 60 * 60
 UNKNOWN_OUTCOME_PREFIX = "outcome-unknown#"
@@ -88,7 +91,9 @@ class UnknownOutcomeMarkers:
         self._client.put_item(TableName=self._table, Item=item)
 
     def since(self, key: str) -> str | None:
-        answer = self._client.get_item(TableName=self._table, Key=self._id(key), ConsistentRead=True)
+        answer = self._client.get_item(
+            TableName=self._table, Key=self._id(key), ConsistentRead=True
+        )
         item = answer.get("Item")
         if not item or int(item.get("expiration", {}).get("N", "0")) < time.time():
             return None
@@ -98,7 +103,7 @@ class UnknownOutcomeMarkers:
         self._client.delete_item(TableName=self._table, Key=self._id(key))
 
 
-def _replayed(response: Any, _record: Any) -> Any:
+def _replayed(response: Any, idempotent_data: Any) -> Any:
     """Powertools hook, called only when a stored response is returned instead of running."""
     return {**response, "replayed": True}
 
@@ -137,9 +142,7 @@ class IdempotencyGuard:
         """Must run before each booking: in-progress records expire with the invocation."""
         self.config.register_lambda_context(context)
 
-    def run_once(
-        self, key: str, fingerprint: str, book: Any
-    ) -> tuple[dict[str, Any], bool]:
+    def run_once(self, key: str, fingerprint: str, book: Any) -> tuple[dict[str, Any], bool]:
         from aws_lambda_powertools.utilities.idempotency.exceptions import (
             IdempotencyAlreadyInProgressError,
             IdempotencyPersistenceLayerError,

@@ -1,5 +1,9 @@
-"""From submitted fields to a validated ``BookingRequest``: spam fields taken out, empty form
-fields treated as absent, pydantic validation, then the upstream's identification rules."""
+"""From submitted fields to validated models: spam fields taken out, empty form fields treated
+as absent, pydantic validation, then the upstream's identification rules.
+
+This module is where pydantic comes in; the entry point imports it on the first request that
+validates input, so that cold starts (and GET /health) do not pay for the models.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +14,25 @@ from typing import Any
 from pydantic import ValidationError
 
 from booking.errors import FieldError, ValidationFailed
-from booking.http import validation_errors
-from booking.models import BookingRequest
+from booking.models import BookingRequest, OpenTimesQuery
 
 CAPTCHA_FIELD = "cf-turnstile-response"
 MAX_KEY_LENGTH = 255
+
+
+def validation_errors(exc: ValidationError) -> ValidationFailed:
+    """Pydantic's errors as field-level errors; the submitted values are never echoed."""
+    errors = []
+    for err in exc.errors(include_input=False, include_url=False):
+        field = ".".join(str(part) for part in err["loc"]) or "body"
+        if err["type"] == "extra_forbidden":
+            message = "is not a known field"
+        elif err["type"] == "missing":
+            message = "is required"
+        else:
+            message = str(err["msg"]).removeprefix("Value error, ")
+        errors.append(FieldError(field, message))
+    return ValidationFailed(errors=errors)
 
 
 @dataclass(frozen=True)
@@ -41,7 +59,8 @@ def read_booking(fields: Mapping[str, Any], from_form: bool) -> BookingRequest:
     values = {
         name: value
         for name, value in fields.items()
-        if value is not None and not (isinstance(value, str) and not value.strip())
+        if value is not None
+        and not (isinstance(value, str) and not value.strip())
         and (name in known or not from_form)
     }
     try:
@@ -68,3 +87,10 @@ def explicit_key(headers: Mapping[str, str]) -> str | None:
             errors=[FieldError("Idempotency-Key", "must be 1 to 255 characters")]
         )
     return key
+
+
+def read_open_times_query(params: Mapping[str, str]) -> OpenTimesQuery:
+    try:
+        return OpenTimesQuery.model_validate(dict(params))
+    except ValidationError as exc:
+        raise validation_errors(exc) from None

@@ -52,7 +52,8 @@ class BookingRequest(BaseModel):
     patient_id: int | None = Field(default=None, gt=0, description="Oliver's patient id.")
     patient_remote_id: RemoteId | None = Field(default=None, description="The pet's PIMS id.")
     patient_name: Name | None = Field(
-        default=None, description="The pet's name, when no patient id is known (never sent upstream)."
+        default=None,
+        description="The pet's name, when no patient id is known (never sent upstream).",
     )
     note: str | None = Field(default=None, max_length=2000, description="Note for the practice.")
     status: AppointmentStatus | None = Field(
@@ -84,7 +85,10 @@ class BookingRequest(BaseModel):
     def _phone(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        if not re.fullmatch(r"[0-9+()./ \-]+", value) or not 7 <= sum(c.isdigit() for c in value) <= 15:
+        if (
+            not re.fullmatch(r"[0-9+()./ \-]+", value)
+            or not 7 <= sum(c.isdigit() for c in value) <= 15
+        ):
             raise ValueError("is not a valid phone number")
         return value
 
@@ -104,23 +108,29 @@ class BookingRequest(BaseModel):
             else:
                 for name in ("first_name", "last_name"):
                     if getattr(self, name) is None:
-                        errors.append(FieldError(name, "is required to identify the client by name"))
+                        errors.append(
+                            FieldError(name, "is required to identify the client by name")
+                        )
                 if self.phone is None and self.email is None:
                     errors.append(
-                        FieldError("email", "phone or email is required to identify the client by name")
+                        FieldError(
+                            "email", "phone or email is required to identify the client by name"
+                        )
                     )
         if self.patient_id is None and self.patient_remote_id is None:
             if self.patient_name is None:
                 errors.append(
                     FieldError(
-                        "patient_id", "identify the pet by patient_id, patient_remote_id or patient_name"
+                        "patient_id",
+                        "identify the pet by patient_id, patient_remote_id or patient_name",
                     )
                 )
             elif not self.identifies_client_by_contact():
                 errors.append(
                     FieldError(
                         "patient_name",
-                        "booking by pet name needs the client's first_name, last_name and email or phone",
+                        "booking by pet name needs the client's first_name, last_name "
+                        "and email or phone",
                     )
                 )
         return errors
@@ -134,14 +144,10 @@ class BookingRequest(BaseModel):
 
     def upstream_body(self) -> dict[str, Any]:
         """The create-appointment body: only upstream fields, only those given (no nulls)."""
-        return {name: value for name in UPSTREAM_FIELDS if (value := getattr(self, name)) is not None}
-
-    def referral(self) -> dict[str, str | None]:
         return {
-            "referral_source": self.utm_source,
-            "referral_medium": self.utm_medium,
-            "referral_campaign": self.utm_campaign,
+            name: value for name in UPSTREAM_FIELDS if (value := getattr(self, name)) is not None
         }
+
 
 
 class OpenTimesQuery(BaseModel):
@@ -161,15 +167,6 @@ class OpenTimesQuery(BaseModel):
         except ValueError:
             raise ValueError("must be an ISO 8601 date-time") from None
         return value
-
-
-class Channel(BaseModel):
-    """Where a submission came from; keys and events are namespaced by it."""
-
-    model_config = ConfigDict(frozen=True)
-
-    name: Literal["form", "webhook"]
-    webhook_source: str | None = None
 
 
 class AppointmentBookedDetail(BaseModel):

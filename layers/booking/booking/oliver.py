@@ -260,7 +260,9 @@ class OliverClient:
             if envelope is None:
                 raise CreateOutcomeUnknown()
             if not envelope["success"]:
-                raise BookingRejected(trim_message(envelope.get("message"), BookingRejected.message))
+                raise BookingRejected(
+                    trim_message(envelope.get("message"), BookingRejected.message)
+                )
             data = envelope.get("data")
             if not isinstance(data, dict) or data.get("id") in (None, ""):
                 raise CreateOutcomeUnknown()

@@ -7,11 +7,24 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from booking.models import OpenTimesQuery
+if TYPE_CHECKING:
+    from booking.models import OpenTimesQuery
+
 
 MAX_CACHED_QUERIES = 256
+
+
+def parse_time(value: object) -> datetime | None:
+    """An ISO 8601 time from upstream (UTC when it carries no offset), or None."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def upstream_query(query: OpenTimesQuery) -> dict[str, str]:
@@ -51,3 +64,22 @@ class OpenTimesCache:
                 for stale in expired or [next(iter(self._entries))]:
                     self._entries.pop(stale, None)
         return days
+
+
+class SlotTimes:
+    """Start times of slots this container has seen in open-times answers (bounded)."""
+
+    def __init__(self, capacity: int = 5000) -> None:
+        self._starts: dict[str, str] = {}
+        self._capacity = capacity
+
+    def remember(self, days: list[dict[str, Any]]) -> None:
+        for day in days:
+            for slot in day.get("times") or []:
+                if isinstance(slot, dict) and slot.get("uuid") and slot.get("start"):
+                    self._starts[str(slot["uuid"])] = str(slot["start"])
+        while len(self._starts) > self._capacity:
+            self._starts.pop(next(iter(self._starts)))
+
+    def start_of(self, slot_id: str) -> datetime | None:
+        return parse_time(self._starts.get(slot_id))

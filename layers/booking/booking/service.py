@@ -27,15 +27,12 @@ from booking.errors import (
     UpstreamError,
 )
 from booking.idempotency import UnknownOutcomeMarkers, fingerprint, fold, idempotency_key
-from booking.models import (
-    AppointmentBookedDetail,
-    BookingFailedDetail,
-    BookingRequest,
-    Channel,
-)
+from booking.models import AppointmentBookedDetail, BookingFailedDetail
 from booking.oliver import CreateOutcomeUnknown, OliverClient, Unauthorized
+from booking.open_times import SlotTimes, parse_time
 from booking.phone import to_e164
 from booking.publisher import EventPublisher
+from booking.submission import BookingResult, Submission
 
 EVENT_NAMESPACE = uuid.UUID("5f0c3b7e-8d0a-4f6b-9a59-6a1f2d2b7c11")
 #: How far back (and forward, for clock skew) the lookup for an unknown outcome searches.
@@ -49,23 +46,6 @@ class Guard(Protocol):
     def run_once(
         self, key: str, fingerprint: str, book: Callable[[], dict[str, Any]]
     ) -> tuple[dict[str, Any], bool]: ...
-
-
-@dataclass(frozen=True)
-class Submission:
-    booking: BookingRequest
-    channel: Channel
-    explicit_key: str | None
-    request_id: str
-    submitted_at: datetime
-    budget: Budget
-
-
-@dataclass(frozen=True)
-class BookingResult:
-    status: int
-    body: dict[str, Any]
-    replayed: bool
 
 
 @dataclass(frozen=True)
@@ -89,16 +69,6 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def _parse_time(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def _upstream_id(value: object) -> int | None:
     """Oliver's ids come back as strings from lookups but must be integers in the create."""
     if isinstance(value, int):
@@ -112,25 +82,6 @@ def as_created(appointment: dict[str, Any]) -> dict[str, Any]:
     """An appointment from a list answer (string id) in the create answer's shape (integer)."""
     number = _upstream_id(appointment.get("id"))
     return {**appointment, "id": number} if number is not None else dict(appointment)
-
-
-class SlotTimes:
-    """Start times of slots this container has seen in open-times answers (bounded)."""
-
-    def __init__(self, capacity: int = 5000) -> None:
-        self._starts: dict[str, str] = {}
-        self._capacity = capacity
-
-    def remember(self, days: list[dict[str, Any]]) -> None:
-        for day in days:
-            for slot in day.get("times") or []:
-                if isinstance(slot, dict) and slot.get("uuid") and slot.get("start"):
-                    self._starts[str(slot["uuid"])] = str(slot["start"])
-        while len(self._starts) > self._capacity:
-            self._starts.pop(next(iter(self._starts)))
-
-    def start_of(self, slot_id: str) -> datetime | None:
-        return _parse_time(self._starts.get(slot_id))
 
 
 class BookingService:
@@ -297,7 +248,9 @@ class BookingService:
                 ),
             )
         wanted = fold(booking.patient_name or "")
-        pets = [p for p in patients if isinstance(p, dict) and fold(str(p.get("name", ""))) == wanted]
+        pets = [
+            p for p in patients if isinstance(p, dict) and fold(str(p.get("name", ""))) == wanted
+        ]
         if not pets:
             raise PatientNotFound(
                 errors=[FieldError("patient_name", "matches no pet on the client's record")]
@@ -308,7 +261,9 @@ class BookingService:
 
     # -- settling an unknown outcome ------------------------------------------------------------
 
-    def _find_created(self, sub: Submission, party: Party, since: datetime) -> dict[str, Any] | None:
+    def _find_created(
+        self, sub: Submission, party: Party, since: datetime
+    ) -> dict[str, Any] | None:
         """The appointment this booking created, when exactly one matches; else None."""
         if not sub.budget.allows(0.3):
             return None
@@ -359,10 +314,10 @@ class BookingService:
     ) -> bool:
         if str(appointment.get("status", "")).upper() in CLOSED_STATUSES:
             return False
-        created = _parse_time(appointment.get("created_at"))
+        created = parse_time(appointment.get("created_at"))
         if created is not None and created < since:
             return False
-        if slot_start is not None and _parse_time(appointment.get("booking_date")) != slot_start:
+        if slot_start is not None and parse_time(appointment.get("booking_date")) != slot_start:
             return False
         if party.client_remote_id and appointment.get("remote_client_id"):
             client_ok = appointment["remote_client_id"] == party.client_remote_id
@@ -389,7 +344,7 @@ class BookingService:
             since = self.markers.since(key)
         except Exception:
             return None
-        return _parse_time(since)
+        return parse_time(since)
 
     def _mark(self, key: str, since: datetime) -> None:
         try:
@@ -400,7 +355,9 @@ class BookingService:
     # -- events ----------------------------------------------------------------------------------
 
     def _publish_booked(self, sub: Submission, key: str, appointment: dict[str, Any]) -> None:
-        event_id = uuid.uuid5(EVENT_NAMESPACE, f"booked:{self.oliver.api_url}:{appointment.get('id')}")
+        event_id = uuid.uuid5(
+            EVENT_NAMESPACE, f"booked:{self.oliver.api_url}:{appointment.get('id')}"
+        )
         detail = AppointmentBookedDetail(
             event_id=str(event_id),
             appointment=appointment,
@@ -409,7 +366,9 @@ class BookingService:
             idempotency_key=key,
             request_id=sub.request_id,
             submitted_at=_iso(sub.submitted_at),
-            **sub.booking.referral(),
+            referral_source=sub.booking.utm_source,
+            referral_medium=sub.booking.utm_medium,
+            referral_campaign=sub.booking.utm_campaign,
         )
         self._publish("Appointment Booked", detail.model_dump(mode="json"), sub.budget)
 

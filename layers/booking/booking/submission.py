@@ -1,0 +1,38 @@
+"""What the entry point hands to the booking logic and gets back (plain dataclasses, so the
+entry point can build them without loading the validation models at cold start)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+from booking.budget import Budget
+
+if TYPE_CHECKING:
+    from booking.models import BookingRequest
+
+
+@dataclass(frozen=True)
+class Channel:
+    """Where a submission came from; keys and events are namespaced by it."""
+
+    name: Literal["form", "webhook"]
+    webhook_source: str | None = None
+
+
+@dataclass(frozen=True)
+class Submission:
+    booking: BookingRequest
+    channel: Channel
+    explicit_key: str | None
+    request_id: str
+    submitted_at: datetime
+    budget: Budget
+
+
+@dataclass(frozen=True)
+class BookingResult:
+    status: int
+    body: dict[str, Any]
+    replayed: bool
