@@ -212,4 +212,5 @@ def unexpected_error(error: Exception) -> Response:
 )
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    container.refresh()
     return app.resolve(event, context)

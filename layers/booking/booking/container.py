@@ -16,7 +16,7 @@ from botocore.config import Config
 
 from booking.budget import Budget
 from booking.captcha import CaptchaVerifier
-from booking.config import Settings, get_settings
+from booking.config import Settings, environment_fingerprint, get_settings
 from booking.credentials import CredentialProvider, secret_error
 from booking.idempotency import IdempotencyGuard, UnknownOutcomeMarkers
 from booking.oliver import OliverClient
@@ -150,8 +150,22 @@ def budget(context: Any) -> Budget:
     return Budget.from_context(context)
 
 
+_built_for: tuple[str | None, ...] | None = None
+
+
+def refresh() -> None:
+    """Called at the start of every invocation: rebuilds everything if the environment changed.
+
+    On Lambda the environment is fixed for the life of a container, so this only ever costs a
+    comparison; a test harness or the local stack may change it between invocations."""
+    if environment_fingerprint() != _built_for:
+        reset()
+
+
 def reset() -> None:
-    """Forget everything built so far (tests change the environment between cases)."""
+    """Forget everything built so far; what is built next follows the current environment."""
+    global _built_for
+    _built_for = environment_fingerprint()
     get_settings.cache_clear()
     for factory in (
         aws_client,

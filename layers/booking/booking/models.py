@@ -149,7 +149,6 @@ class BookingRequest(BaseModel):
         }
 
 
-
 class OpenTimesQuery(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 

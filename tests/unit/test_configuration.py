@@ -1,0 +1,36 @@
+"""The configuration is read once per container, and again only when the environment changes
+(never on Lambda; a test harness or the local stack may change it between invocations)."""
+
+import httpx
+from conftest import API, booking_event, created
+
+
+def test_a_variable_removed_between_invocations_is_a_configuration_error_on_the_next(
+    invoke, oliver, monkeypatch
+):
+    # Given a working function that has already booked once
+    oliver.post(f"{API}/appointments").mock(return_value=httpx.Response(200, json=created()))
+    assert invoke(booking_event()).status == 201
+
+    # When EVENT_BUS_NAME disappears from the environment (no explicit reset)
+    monkeypatch.delenv("EVENT_BUS_NAME")
+    answer = invoke(booking_event({"slot_id": "slot-2", "client_id": 1001, "patient_id": 2001}))
+
+    # Then the next invocation sees it
+    assert answer.status == 503
+    assert answer.json()["code"] == "configuration_error"
+
+
+def test_a_new_location_id_between_invocations_is_sent_upstream(invoke, oliver, monkeypatch):
+    # Given a function that has already called upstream with the secret's location id
+    create = oliver.post(f"{API}/appointments").mock(
+        return_value=httpx.Response(200, json=created())
+    )
+    invoke(booking_event())
+
+    # When OLIVER_LOCATION_ID is set
+    monkeypatch.setenv("OLIVER_LOCATION_ID", "0f0e0d0c-0000-4000-8000-000000000001")
+    invoke(booking_event({"slot_id": "slot-2", "client_id": 1001, "patient_id": 2001}))
+
+    # Then it wins from the next request on
+    assert create.calls[-1].request.headers["x-client-id"] == "0f0e0d0c-0000-4000-8000-000000000001"
