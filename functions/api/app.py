@@ -58,8 +58,12 @@ def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = No
     )
 
 
+def _request_context() -> dict[str, Any]:
+    return app.current_event.raw_event.get("requestContext") or {}
+
+
 def _submission(booking: Any, channel: Channel, key: str | None) -> Submission:
-    context = app.current_event.raw_event.get("requestContext") or {}
+    context = _request_context()
     epoch_ms = context.get("timeEpoch")
     submitted = (
         datetime.fromtimestamp(epoch_ms / 1000, UTC)
@@ -96,7 +100,7 @@ def open_times() -> Response:
     query = _intake().read_open_times_query(app.current_event.query_string_parameters or {})
     service = container.booking_service()
     budget = container.budget(app.lambda_context)
-    request_id = str((app.current_event.raw_event.get("requestContext") or {}).get("requestId"))
+    request_id = str(_request_context().get("requestId") or app.lambda_context.aws_request_id)
     body = upstream_query(query)
     days = container.open_times_cache().get_or_fetch(
         body,
@@ -118,20 +122,18 @@ def bookings() -> Response:
     app.append_context(success_url=fields.get("success_url"), failure_url=fields.get("failure_url"))
     intake = _intake()
     spam = intake.take_spam_fields(fields, settings.honeypot_field)
-    booking = intake.read_booking(fields, from_form)
-    key = intake.explicit_key(headers)
     if spam.honeypot_filled:
+        # Before validation: a bot learns nothing, whatever else it filled in.
         count("SpamBlocked")
         logger.info("honeypot filled: answered as booked, nothing booked")
         return _success(201, {"success": True, "data": {}, "message": "Appointment requested"})
+    booking = intake.read_booking(fields, from_form)
+    key = intake.explicit_key(headers)
     secret = container.captcha_secret()
     if secret is not None:
-        source_ip = (app.current_event.raw_event.get("requestContext") or {}).get("http", {})
+        source_ip = _request_context().get("http", {}).get("sourceIp")
         container.captcha().verify(
-            secret,
-            spam.captcha_token,
-            source_ip.get("sourceIp"),
-            container.budget(app.lambda_context),
+            secret, spam.captcha_token, source_ip, container.budget(app.lambda_context)
         )
     result = _book(_submission(booking, Channel(name="form"), key))
     return _success(result.status, result.body, replayed=result.replayed)

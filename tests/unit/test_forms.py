@@ -398,3 +398,17 @@ def test_a_pet_name_without_the_clients_contact_is_422_naming_patient_name(invok
     assert answer.status == 422
     assert "patient_name" in {e["field"] for e in answer.json()["errors"]}
     assert not create.called
+
+
+def test_a_filled_honeypot_is_answered_as_booked_even_when_the_rest_is_invalid(invoke, oliver):
+    # Given a bot that fills every field, the honeypot included, with nonsense
+    create = oliver.post(f"{API}/appointments")
+    fields = {"slot_id": "", "email": "not-an-email", "website": "http://spam.example"}
+
+    # When it posts the form
+    answer = invoke(booking_event(fields, form=True))
+
+    # Then it is told it booked (no field errors to learn from), and nothing was booked
+    assert answer.status == 201
+    assert "errors" not in answer.json()
+    assert not create.called
