@@ -25,7 +25,7 @@ from booking.http import (
 )
 from booking.open_times import upstream_query
 from booking.submission import BookingResult, Channel, Submission
-from booking.telemetry import count, logger, metrics
+from booking.telemetry import complete_context, count, logger, metrics
 from booking.webhooks import (
     SignatureRejected,
     delivery_id,
@@ -213,6 +213,10 @@ def unexpected_error(error: Exception) -> Response:
     correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True
 )
 @metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def _handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     container.refresh()
     return app.resolve(event, context)
+
+
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return _handle(event, complete_context(context))

@@ -1,6 +1,8 @@
 """The configuration is read once per container, and again only when the environment changes
 (never on Lambda; a test harness or the local stack may change it between invocations)."""
 
+import importlib
+
 import httpx
 from conftest import API, booking_event, created
 
@@ -34,3 +36,21 @@ def test_a_new_location_id_between_invocations_is_sent_upstream(invoke, oliver, 
 
     # Then it wins from the next request on
     assert create.calls[-1].request.headers["x-client-id"] == "0f0e0d0c-0000-4000-8000-000000000001"
+
+
+def test_a_partial_or_missing_lambda_context_still_books(invoke, oliver):
+    # Given a caller (a local runner, a harness) whose context is partial, or None
+    oliver.post(f"{API}/appointments").mock(return_value=httpx.Response(200, json=created()))
+
+    class OnlyRemainingTime:
+        def get_remaining_time_in_millis(self) -> int:
+            return 8_000
+
+    handler = importlib.import_module("app").lambda_handler
+
+    # When it invokes the handler
+    first = handler(booking_event(), OnlyRemainingTime())
+    second = handler(booking_event({"slot_id": "slot-2", "client_id": 1, "patient_id": 2}), None)
+
+    # Then the booking path works as with a full context
+    assert (first["statusCode"], second["statusCode"]) == (201, 201)
