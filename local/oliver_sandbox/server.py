@@ -6,6 +6,7 @@ import contextlib
 import json
 import logging
 import random
+import re
 import socket
 import struct
 import threading
@@ -158,7 +159,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def log_message(self, format: str, *args: Any) -> None:
-        log.info("%s %s", self.address_string(), format % args)
+        # Query strings carry clients' emails and phones (GET /clients?email=...): never logged.
+        line = format % args
+        if "?" in line:
+            line = re.sub(r"\?[^\s\"]*", "?…", line)
+        log.info("%s %s", self.address_string(), line)
 
     def do_GET(self) -> None:
         self._dispatch()
