@@ -220,3 +220,28 @@ def test_a_retry_that_books_after_an_unknown_outcome_is_remembered_like_any_succ
     assert lookup.call_count == lookups_so_far
     assert create.call_count == 2
     assert json.loads(create.calls[1].request.content) == sent(create, 0)
+
+
+def test_a_booking_whose_answer_cannot_be_remembered_still_answers_201(
+    invoke, oliver, aws, monkeypatch
+):
+    # Given DynamoDB refuses the write that marks the record complete (after the create)
+    from booking import container
+    from botocore.exceptions import ClientError
+
+    def refuse(**_kwargs):
+        raise ClientError({"Error": {"Code": "InternalServerError", "Message": "x"}}, "UpdateItem")
+
+    monkeypatch.setattr(container.aws_client("dynamodb"), "update_item", refuse)
+    create = oliver.post(f"{API}/appointments").mock(
+        return_value=httpx.Response(200, json=created(777))
+    )
+
+    # When a booking is made
+    answer = invoke(booking_event())
+
+    # Then the caller learns the truth: booked, once, and announced once
+    assert answer.status == 201
+    assert answer.json()["data"]["id"] == 777
+    assert create.call_count == 1
+    assert [e["detail-type"] for e in aws.events(wait=0.3)] == ["Appointment Booked"]

@@ -72,7 +72,10 @@ def idempotency_key(channel: Channel, explicit_key: str | None, booking: Booking
 
 class UnknownOutcomeMarkers:
     """Remembers bookings whose create may have reached Oliver without an answer, so that a
-    retry of the same booking looks for the appointment before creating it again."""
+    retry of the same booking looks for the appointment before creating it again.
+
+    Best effort: a DynamoDB fault here must never turn a booking's answer into an error, so
+    every method reports failure by its return value instead of raising."""
 
     def __init__(self, dynamodb_client: Any, table_name: str) -> None:
         self._client = dynamodb_client
@@ -82,25 +85,36 @@ class UnknownOutcomeMarkers:
         digest = hashlib.sha256(key.encode()).hexdigest()
         return {"id": {"S": UNKNOWN_OUTCOME_PREFIX + digest}}
 
-    def mark(self, key: str, since: str) -> None:
+    def mark(self, key: str, since: str) -> bool:
         item = {
             **self._id(key),
             "since": {"S": since},
             "expiration": {"N": str(int(time.time()) + RECORD_TTL_SECONDS)},
         }
-        self._client.put_item(TableName=self._table, Item=item)
+        try:
+            self._client.put_item(TableName=self._table, Item=item)
+        except Exception:
+            return False
+        return True
 
     def since(self, key: str) -> str | None:
-        answer = self._client.get_item(
-            TableName=self._table, Key=self._id(key), ConsistentRead=True
-        )
+        try:
+            answer = self._client.get_item(
+                TableName=self._table, Key=self._id(key), ConsistentRead=True
+            )
+        except Exception:
+            return None
         item = answer.get("Item")
         if not item or int(item.get("expiration", {}).get("N", "0")) < time.time():
             return None
         return str(item["since"]["S"])
 
-    def clear(self, key: str) -> None:
-        self._client.delete_item(TableName=self._table, Key=self._id(key))
+    def clear(self, key: str) -> bool:
+        try:
+            self._client.delete_item(TableName=self._table, Key=self._id(key))
+        except Exception:
+            return False
+        return True
 
 
 def _replayed(response: Any, idempotent_data: Any) -> Any:
@@ -151,13 +165,25 @@ class IdempotencyGuard:
 
         from booking.errors import DuplicateInProgress, IdempotencyKeyReused, UpstreamUnavailable
 
+        booked: list[dict[str, Any]] = []
+
+        def book_and_keep() -> dict[str, Any]:
+            booked.append(book())
+            return booked[-1]
+
         try:
-            response = self._run(record={"key": key, "fingerprint": fingerprint}, book=book)
+            response = self._run(
+                record={"key": key, "fingerprint": fingerprint}, book=book_and_keep
+            )
         except IdempotencyAlreadyInProgressError:
             raise DuplicateInProgress(retry_after=2) from None
         except IdempotencyValidationError:
             raise IdempotencyKeyReused() from None
         except IdempotencyPersistenceLayerError:
+            if booked:
+                # The appointment exists; only remembering the answer failed. A retry will
+                # settle on the create's lookup, but this caller gets the truth.
+                return booked[0], False
             raise UpstreamUnavailable(retry_after=5) from None
         replayed = bool(response.pop("replayed", False))
         return response, replayed

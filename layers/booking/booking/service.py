@@ -136,7 +136,7 @@ class BookingService:
 
     def _book(self, sub: Submission, key: str) -> dict[str, Any]:
         body, party = self._upstream_request(sub)
-        since = self._marker_since(key)
+        since = parse_time(self.markers.since(key))
         if since is not None:
             found = self._find_created(sub, party, since)
             if found is not None:
@@ -154,7 +154,8 @@ class BookingService:
             window_start = since or sub.submitted_at
             found = self._find_created(sub, party, window_start)
             if found is None:
-                self._mark(key, since or sub.submitted_at)
+                if not self.markers.mark(key, _iso(window_start)):
+                    self.count("UnknownOutcomeMarkerFailed")
                 raise OutcomeUnknown(retry_after=60) from None
             return self._booked(sub, key, found, "Appointment created successfully")
         if since is not None:
@@ -338,19 +339,6 @@ class BookingService:
         if party.patient_name and appointment.get("patient_name"):
             return fold(party.patient_name) == fold(str(appointment["patient_name"]))
         return True
-
-    def _marker_since(self, key: str) -> datetime | None:
-        try:
-            since = self.markers.since(key)
-        except Exception:
-            return None
-        return parse_time(since)
-
-    def _mark(self, key: str, since: datetime) -> None:
-        try:
-            self.markers.mark(key, _iso(since))
-        except Exception:
-            self.count("UnknownOutcomeMarkerFailed")
 
     # -- events ----------------------------------------------------------------------------------
 
