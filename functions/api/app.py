@@ -104,9 +104,8 @@ def open_times() -> Response:
     body = upstream_query(query)
     days = container.open_times_cache().get_or_fetch(
         body,
-        lambda: service.with_credentials(
-            budget,
-            lambda c: service.oliver.open_times(body, c.token, c.location_id, request_id, budget),
+        lambda: service.call_oliver(
+            service.oliver.open_times, body, request_id=request_id, budget=budget
         ),
     )
     service.slot_times.remember(days)

@@ -168,27 +168,25 @@ class OpenTimesQuery(BaseModel):
         return value
 
 
-class AppointmentBookedDetail(BaseModel):
+class _EventDetail(BaseModel):
+    """What every event detail carries (docs/schemas/ has the JSON Schemas for consumers)."""
+
     version: Literal[1] = 1
-    event_id: str
-    appointment: dict[str, Any]
+    event_id: str = Field(description="Stable id: consumers drop duplicates on it.")
     channel: Literal["form", "webhook"]
     webhook_source: str | None
     idempotency_key: str
     request_id: str
     submitted_at: str
+
+
+class AppointmentBookedDetail(_EventDetail):
+    appointment: dict[str, Any]
     referral_source: str | None
     referral_medium: str | None
     referral_campaign: str | None
 
 
-class BookingFailedDetail(BaseModel):
-    version: Literal[1] = 1
-    event_id: str
+class BookingFailedDetail(_EventDetail):
     reason: str
     booking: dict[str, Any]
-    channel: Literal["form", "webhook"]
-    webhook_source: str | None
-    idempotency_key: str
-    request_id: str
-    submitted_at: str

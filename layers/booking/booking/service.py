@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from booking.budget import Budget
-from booking.credentials import CredentialProvider, Credentials
+from booking.credentials import CredentialProvider
 from booking.errors import (
     AmbiguousMatch,
     BookingError,
@@ -121,16 +121,24 @@ class BookingService:
         self.count("BookingReplayed" if replayed else "BookingCreated")
         return BookingResult(response["status"], response["body"], replayed)
 
-    def with_credentials(self, budget: Budget, call: Callable[[Credentials], Any]) -> Any:
-        """Call upstream; after a 401, read the secret afresh (or sign in again) and retry once."""
+    def call_oliver(
+        self, operation: Callable[..., Any], *args: Any, request_id: str, budget: Budget
+    ) -> Any:
+        """``operation(*args, token, location_id, request_id, budget)`` with the current
+        credentials; after a 401, read the secret afresh (or sign in again) and retry once."""
         try:
-            return call(self.credentials.get(budget))
+            credentials = self.credentials.get(budget)
+            return operation(*args, credentials.token, credentials.location_id, request_id, budget)
         except Unauthorized:
             pass
         try:
-            return call(self.credentials.refresh(budget))
+            credentials = self.credentials.refresh(budget)
+            return operation(*args, credentials.token, credentials.location_id, request_id, budget)
         except Unauthorized:
             raise UpstreamAuthFailed() from None
+
+    def _oliver(self, sub: Submission, operation: Callable[..., Any], *args: Any) -> Any:
+        return self.call_oliver(operation, *args, request_id=sub.request_id, budget=sub.budget)
 
     # -- one booking -----------------------------------------------------------------------------
 
@@ -143,12 +151,7 @@ class BookingService:
                 self.markers.clear(key)
                 return self._booked(sub, key, found, "Appointment created successfully")
         try:
-            envelope = self.with_credentials(
-                sub.budget,
-                lambda c: self.oliver.create_appointment(
-                    body, c.token, c.location_id, sub.request_id, sub.budget
-                ),
-            )
+            envelope = self._oliver(sub, self.oliver.create_appointment, body)
         except CreateOutcomeUnknown:
             self.count("CreateOutcomeUnknown")
             window_start = since or sub.submitted_at
@@ -215,12 +218,7 @@ class BookingService:
         booking = sub.booking
 
         def clients(params: dict[str, str]) -> list[dict[str, Any]]:
-            found = self.with_credentials(
-                sub.budget,
-                lambda c: self.oliver.find_clients(
-                    params, c.token, c.location_id, sub.request_id, sub.budget
-                ),
-            )
+            found = self._oliver(sub, self.oliver.find_clients, params)
             last = fold(booking.last_name or "").split()
             unique = {
                 str(client.get("id")): client
@@ -242,12 +240,7 @@ class BookingService:
         client = matches[0]
         patients = client.get("patients")
         if not isinstance(patients, list) or not patients:
-            patients = self.with_credentials(
-                sub.budget,
-                lambda c: self.oliver.list_patients(
-                    str(client["id"]), c.token, c.location_id, sub.request_id, sub.budget
-                ),
-            )
+            patients = self._oliver(sub, self.oliver.list_patients, str(client["id"]))
         wanted = fold(booking.patient_name or "")
         pets = [
             p for p in patients if isinstance(p, dict) and fold(str(p.get("name", ""))) == wanted
@@ -272,12 +265,7 @@ class BookingService:
             party = self._party_of_client(sub, party)
         start, end = since - LOOKUP_WINDOW, datetime.now(UTC) + LOOKUP_WINDOW
         try:
-            listed = self.with_credentials(
-                sub.budget,
-                lambda c: self.oliver.list_appointments(
-                    _iso(start), _iso(end), c.token, c.location_id, sub.request_id, sub.budget
-                ),
-            )
+            listed = self._oliver(sub, self.oliver.list_appointments, _iso(start), _iso(end))
         except BookingError:
             return None
         slot_start = self.slot_times.start_of(sub.booking.slot_id)
@@ -288,12 +276,7 @@ class BookingService:
     def _party_of_client(self, sub: Submission, party: Party) -> Party:
         client_id = str(sub.booking.client_id)
         try:
-            client = self.with_credentials(
-                sub.budget,
-                lambda c: self.oliver.get_client(
-                    client_id, c.token, c.location_id, sub.request_id, sub.budget
-                ),
-            )
+            client = self._oliver(sub, self.oliver.get_client, client_id)
         except BookingError:
             return party
         if not client:
@@ -343,17 +326,10 @@ class BookingService:
     # -- events ----------------------------------------------------------------------------------
 
     def _publish_booked(self, sub: Submission, key: str, appointment: dict[str, Any]) -> None:
-        event_id = uuid.uuid5(
-            EVENT_NAMESPACE, f"booked:{self.oliver.api_url}:{appointment.get('id')}"
-        )
+        name = f"booked:{self.oliver.api_url}:{appointment.get('id')}"
         detail = AppointmentBookedDetail(
-            event_id=str(event_id),
+            **self._detail(sub, key, name),
             appointment=appointment,
-            channel=sub.channel.name,
-            webhook_source=sub.channel.webhook_source,
-            idempotency_key=key,
-            request_id=sub.request_id,
-            submitted_at=_iso(sub.submitted_at),
             referral_source=sub.booking.utm_source,
             referral_medium=sub.booking.utm_medium,
             referral_campaign=sub.booking.utm_campaign,
@@ -361,19 +337,24 @@ class BookingService:
         self._publish("Appointment Booked", detail.model_dump(mode="json"), sub.budget)
 
     def _publish_failed(self, sub: Submission, key: str, error: BookingError) -> None:
-        event_id = uuid.uuid5(EVENT_NAMESPACE, f"failed:{key}:{error.code}")
-        booking = sub.booking.model_dump(mode="json", exclude_none=True)
         detail = BookingFailedDetail(
-            event_id=str(event_id),
+            **self._detail(sub, key, f"failed:{key}:{error.code}"),
             reason=error.code,
-            booking=booking,
-            channel=sub.channel.name,
-            webhook_source=sub.channel.webhook_source,
-            idempotency_key=key,
-            request_id=sub.request_id,
-            submitted_at=_iso(sub.submitted_at),
+            booking=sub.booking.model_dump(mode="json", exclude_none=True),
         )
         self._publish("Booking Failed", detail.model_dump(mode="json"), sub.budget)
+
+    @staticmethod
+    def _detail(sub: Submission, key: str, event_name: str) -> dict[str, Any]:
+        """The fields every event detail shares; ``event_name`` makes its stable event id."""
+        return {
+            "event_id": str(uuid.uuid5(EVENT_NAMESPACE, event_name)),
+            "channel": sub.channel.name,
+            "webhook_source": sub.channel.webhook_source,
+            "idempotency_key": key,
+            "request_id": sub.request_id,
+            "submitted_at": _iso(sub.submitted_at),
+        }
 
     def _publish(self, detail_type: str, detail: dict[str, Any], budget: Budget) -> None:
         outcome = self.publisher.publish(detail_type, detail, budget)
