@@ -1,8 +1,9 @@
 """AWS emulation: moto's server on 127.0.0.1, seeded with what the function expects.
 
 Seeded over HTTP with boto3, exactly as a deployment would create them: the Oliver secret
-(sandbox credentials), the Turnstile secret, the event bus, the idempotency table, the
-dead-letter queue, and an inspection queue fed by a rule that matches every event on the bus.
+(sandbox credentials), the Turnstile secret, the webhook signing secrets (one demo source), the
+event bus, the idempotency table, the dead-letter queue, and an inspection queue fed by a rule
+that matches every event on the bus.
 """
 
 from __future__ import annotations
@@ -25,6 +26,12 @@ SECRET_KEY = "testing"  # noqa: S105 - moto accepts any credentials
 OLIVER_SECRET_NAME = "booking-webhook/oliver"  # noqa: S105 - a name, not a secret
 CAPTCHA_SECRET_NAME = "booking-webhook/turnstile"  # noqa: S105 - a name, not a secret
 CAPTCHA_SECRET_VALUE = "1x0000000000000000000000000000000AA"  # noqa: S105 - Turnstile's test key
+WEBHOOK_SECRET_NAME = "booking-webhook/webhooks"  # noqa: S105 - a name, not a secret
+#: A signed webhook source out of the box: Standard Webhooks, with the specification's example
+#: secret (public, for local use only).
+DEMO_WEBHOOK_SOURCE = "partner-demo"
+DEMO_WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # noqa: S105 - public example
+DEMO_WEBHOOK_SOURCES = {DEMO_WEBHOOK_SOURCE: {"scheme": "standard-webhooks"}}
 EVENT_BUS_NAME = "booking-webhook-local"
 IDEMPOTENCY_TABLE_NAME = "booking-webhook-idempotency-local"
 DLQ_NAME = "booking-webhook-event-dlq-local"
@@ -134,6 +141,10 @@ class AwsEmulation:
         captcha_arn = secrets.create_secret(
             Name=CAPTCHA_SECRET_NAME, SecretString=CAPTCHA_SECRET_VALUE
         )["ARN"]
+        secrets.create_secret(
+            Name=WEBHOOK_SECRET_NAME,
+            SecretString=json.dumps({DEMO_WEBHOOK_SOURCE: DEMO_WEBHOOK_SECRET}),
+        )
 
         dynamodb = client("dynamodb", url)
         dynamodb.create_table(

@@ -193,6 +193,8 @@ def _banner(
             f"  AWS emulation   {emulation.url}  (region {aws.REGION}, keys testing/testing)",
             f"{pad}bus {aws.EVENT_BUS_NAME}, table {aws.IDEMPOTENCY_TABLE_NAME}",
             f"{pad}secret {aws.OLIVER_SECRET_NAME}",
+            f"  Webhooks        {api.url}/webhooks/{aws.DEMO_WEBHOOK_SOURCE}  (standard-webhooks,",
+            f"{pad}secret {aws.DEMO_WEBHOOK_SECRET} in {aws.WEBHOOK_SECRET_NAME})",
             f"{pad}inspection queue {resources.inspection_queue_url}",
             f"{pad}dead-letter queue {resources.dlq_url}",
             f"  Practice        {seed.PRACTICE_NAME}, location {seed.LOCATION_ID}",

@@ -133,6 +133,8 @@ class LocalSettings:
         return {
             "OliverSecretArn": aws.OLIVER_SECRET_NAME,
             "CaptchaSecretArn": aws.CAPTCHA_SECRET_NAME,
+            "WebhookSources": json.dumps(aws.DEMO_WEBHOOK_SOURCES),
+            "WebhookSecretArn": aws.WEBHOOK_SECRET_NAME,
             "OliverApiUrl": self.sandbox_api_base,
             "AllowedOrigins": ",".join(self.api_origins),
             "AllowedRedirects": ",".join(f"{origin}/" for origin in self.api_origins),

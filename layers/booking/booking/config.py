@@ -60,6 +60,17 @@ class WebhookSource:
             or not all(isinstance(k, str) and isinstance(v, str) for k, v in source.map.items())
         ):
             raise _Invalid()
+        expressions = [e for e in (source.id_field, *source.map.values()) if e is not None]
+        if expressions:
+            # A JMESPath that does not parse is a configuration error now, not a 500 per delivery.
+            import jmespath
+            from jmespath.exceptions import JMESPathError
+
+            try:
+                for expression in expressions:
+                    jmespath.compile(expression)
+            except JMESPathError:
+                raise _Invalid() from None
         return source
 
 

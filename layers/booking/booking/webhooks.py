@@ -9,12 +9,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import time
 from collections.abc import Mapping
 from typing import Any
 
 from booking.config import WebhookSource
 from booking.errors import InvalidSignature
+
+_UNIX_SECONDS = re.compile(r"-?[0-9]{1,15}")
 
 
 class SignatureRejected(InvalidSignature):
@@ -25,7 +28,9 @@ class SignatureRejected(InvalidSignature):
 
 
 def _fresh(timestamp: str | None, tolerance: int, now: float) -> None:
-    if timestamp is None or not timestamp.strip().lstrip("-").isdigit():
+    # ASCII digits only: str.isdigit() also accepts "²", which int() refuses (a 500), and an
+    # unbounded length would reach int()'s digit limit.
+    if timestamp is None or not _UNIX_SECONDS.fullmatch(timestamp):
         raise SignatureRejected("missing or malformed timestamp")
     if abs(now - int(timestamp)) > tolerance:
         raise SignatureRejected("timestamp outside the tolerance")
@@ -34,9 +39,16 @@ def _fresh(timestamp: str | None, tolerance: int, now: float) -> None:
 def _standard_key(secret: str) -> bytes:
     encoded = secret.removeprefix("whsec_")
     try:
-        return base64.b64decode(encoded, validate=True)
+        # Padding is optional, as in the reference implementation (standardwebhooks).
+        return base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
     except ValueError:
         return secret.encode()
+
+
+def _same(expected: str, offered: str) -> bool:
+    """Constant-time comparison of anything a caller may send (compare_digest refuses str with
+    non-ASCII characters, which a forged header may well contain)."""
+    return hmac.compare_digest(expected.encode(), offered.encode("utf-8", "surrogatepass"))
 
 
 def verify_signature(
@@ -66,7 +78,7 @@ def verify_signature(
             expected = base64.b64encode(
                 hmac.new(_standard_key(secret), signed, hashlib.sha256).digest()
             ).decode()
-            if any(hmac.compare_digest(expected, candidate) for candidate in offered):
+            if any(_same(expected, candidate) for candidate in offered):
                 return
         raise SignatureRejected("no signature matched")
     header = headers.get(source.header.lower(), "").strip()
@@ -83,7 +95,7 @@ def verify_signature(
         digest = hmac.new(secret.encode(), signed, hashlib.sha256).digest()
         expected = digest.hex() if source.encoding == "hex" else base64.b64encode(digest).decode()
         candidate = header.lower() if source.encoding == "hex" else header
-        if hmac.compare_digest(expected, candidate):
+        if _same(expected, candidate):
             return
     raise SignatureRejected("no signature matched")
 
@@ -95,22 +107,30 @@ def delivery_id(source: WebhookSource, headers: Mapping[str, str], payload: Any)
     if source.id_header:
         return headers.get(source.id_header.lower()) or None
     if source.id_field:
-        import jmespath
-
-        value = jmespath.search(source.id_field, payload)
+        value = _search(source.id_field, payload)
         return str(value) if value not in (None, "") else None
     return None
+
+
+def _search(expression: str, payload: Any) -> Any:
+    """A JMESPath value of the body, or None when the body's types do not fit the expression
+    (e.g. ``join`` over a number): then the field is missing, named in a 422, never a 500."""
+    import jmespath
+    from jmespath.exceptions import JMESPathError
+
+    try:
+        return jmespath.search(expression, payload)
+    except JMESPathError:
+        return None
 
 
 def mapped_fields(source: WebhookSource, payload: Any) -> dict[str, Any]:
     """The booking fields of a webhook body: through the source's ``map`` when it has one."""
     if not source.map:
         return dict(payload) if isinstance(payload, dict) else {}
-    import jmespath
-
     fields = {}
     for field, expression in source.map.items():
-        value = jmespath.search(expression, payload)
+        value = _search(expression, payload)
         if value is not None:
             fields[field] = value
     return fields
