@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PYTHON_FOR_VENV := $(shell for c in "env PYENV_VERSION=3.13.0 python3.13" python3.13 python3.12 python3.11 python3; do \
 	$$c -c 'import sys; assert sys.version_info >= (3, 11)' >/dev/null 2>&1 && { echo "$$c"; break; }; done)
 
-.PHONY: dev test test-unit test-integration test-browser lint bench build deploy replay clean
+.PHONY: dev test test-unit test-integration test-browser lint bench reliability build deploy replay clean
 
 $(STAMP): pyproject.toml layers/booking/requirements.txt
 	@test -n '$(PYTHON_FOR_VENV)' || { echo "Python >= 3.11 is required"; exit 1; }
@@ -44,6 +44,10 @@ lint: $(STAMP)
 ## make bench: cold start, warm overhead, throughput, artifact size
 bench: $(STAMP)
 	$(PY) -m local.bench
+
+## make reliability: fault-injection scenarios against the local stack; writes docs/reliability.md
+reliability: $(STAMP)
+	$(PY) -m local.reliability
 
 ## make replay: move events parked in the dead-letter queue back onto the bus
 replay: $(STAMP)

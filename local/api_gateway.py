@@ -709,6 +709,9 @@ class LocalApi:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default listen backlog is 5: a burst of clients (API Gateway takes
+    # thousands) overflowed it and saw their connections reset.
+    request_queue_size = 128
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that hangs up early is not an error worth a traceback."""

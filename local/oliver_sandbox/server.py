@@ -107,6 +107,8 @@ class _Aborted(Exception):
 
 
 class _HTTPServer(ThreadingHTTPServer):
+    # socketserver's default listen backlog (5) resets connections under a burst of clients.
+    request_queue_size = 128
     daemon_threads = True
     allow_reuse_address = True
 
