@@ -180,6 +180,7 @@ def _success(status: int, body: dict[str, Any], replayed: bool = False) -> Respo
 @app.exception_handler(BookingError)
 def booking_error(error: BookingError) -> Response:
     if isinstance(error, ConfigurationError):
+        count("ConfigurationError")  # the ConfigurationErrorAlarm watches this
         logger.error("configuration error", extra={"detail": error.detail})
     elif isinstance(error, SignatureRejected):
         logger.warning("webhook signature rejected", extra={"reason": error.reason})

@@ -2,6 +2,7 @@
 (never on Lambda; a test harness or the local stack may change it between invocations)."""
 
 import importlib
+import json
 
 import httpx
 from conftest import API, booking_event, created
@@ -54,3 +55,18 @@ def test_a_partial_or_missing_lambda_context_still_books(invoke, oliver):
 
     # Then the booking path works as with a full context
     assert (first["statusCode"], second["statusCode"]) == (201, 201)
+
+
+def test_a_configuration_error_is_counted_for_its_alarm(invoke, monkeypatch, capsys):
+    # Given a function whose bus variable is missing
+    monkeypatch.delenv("EVENT_BUS_NAME")
+
+    # When a booking arrives
+    answer = invoke(booking_event())
+
+    # Then it is refused, and the EMF metric the ConfigurationErrorAlarm watches is emitted
+    assert answer.json()["code"] == "configuration_error"
+    metrics = [
+        json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line
+    ]
+    assert any(m.get("ConfigurationError") == [1.0] for m in metrics)

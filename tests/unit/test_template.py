@@ -600,3 +600,10 @@ def test_booked_event_schema_rejects_a_detail_with_an_unknown_field() -> None:
     example = json.loads((SCHEMAS / "examples" / "appointment-booked.json").read_text())
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({**example["detail"], "surprise": True}, schema)
+
+
+def test_configuration_errors_raise_an_alarm(template: dict[str, Any]) -> None:
+    # A misconfigured function answers 503 (not a Lambda error), so Errors would never fire.
+    alarm = template["Resources"]["ConfigurationErrorAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("BookingWebhook", "ConfigurationError")
+    assert alarm["Threshold"] == 0 and alarm["ComparisonOperator"] == "GreaterThanThreshold"
