@@ -46,7 +46,7 @@ POWERTOOLS_ENV = {
     "POWERTOOLS_METRICS_NAMESPACE": "BookingWebhook",
     "POWERTOOLS_LOG_LEVEL": "INFO",
 }
-# docs/HANDOFF.md: every variable of the API function and where its value comes from.
+# Every variable of the API function (CONTRACT §2 plus ours) and where its value comes from.
 API_ENV = {
     "OLIVER_API_URL": {"Ref": "OliverApiUrl"},
     "OLIVER_SECRET_ID": {"Ref": "OliverSecretArn"},
