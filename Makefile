@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PYTHON_FOR_VENV := $(shell for c in "env PYENV_VERSION=3.13.0 python3.13" python3.13 python3.12 python3.11 python3; do \
 	$$c -c 'import sys; assert sys.version_info >= (3, 11)' >/dev/null 2>&1 && { echo "$$c"; break; }; done)
 
-.PHONY: dev test test-unit test-integration test-browser lint bench reliability build deploy replay clean
+.PHONY: dev test test-unit test-integration test-browser lint bench reliability scan build deploy replay clean
 
 $(STAMP): pyproject.toml layers/booking/requirements.txt
 	@test -n '$(PYTHON_FOR_VENV)' || { echo "Python >= 3.11 is required"; exit 1; }
@@ -53,11 +53,28 @@ reliability: $(STAMP)
 replay: $(STAMP)
 	$(PY) -m local.replay
 
-build:
-	sam build
+## Tools that pin versions conflicting with the function's (boto3, pydantic) live in their own
+## venvs under .tools/, installed on first use; a `sam` or `checkov` on PATH is used instead.
+SAM := $(shell command -v sam 2>/dev/null || echo .tools/sam/bin/sam)
+CHECKOV := $(shell command -v checkov 2>/dev/null || echo .tools/checkov/bin/checkov)
+
+.tools/sam/bin/sam:
+	$(PYTHON_FOR_VENV) -m venv .tools/sam
+	.tools/sam/bin/pip install --quiet --disable-pip-version-check aws-sam-cli==1.170.0
+
+.tools/checkov/bin/checkov:
+	$(PYTHON_FOR_VENV) -m venv .tools/checkov
+	.tools/checkov/bin/pip install --quiet --disable-pip-version-check checkov==3.3.30
+
+## make scan: checkov on the template (every suppression carries its reason in the template)
+scan: $(CHECKOV)
+	$(CHECKOV) -f template.yaml --framework cloudformation --compact --quiet
+
+build: $(SAM)
+	$(SAM) build
 
 deploy: build
-	sam deploy --guided
+	$(SAM) deploy --guided
 
 clean:
-	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache .local-state
+	rm -rf $(VENV) .tools .aws-sam .pytest_cache .mypy_cache .ruff_cache .local-state
