@@ -390,6 +390,7 @@ class InProcess:
         self._spec: Any = None
         self._module: ModuleType | None = None
         self._copies: list[str] = []
+        self._imported_app = False
         self._log_level: int | None = None
         self._patched_count: Any = None
         self._aws_client_original: Any = None
@@ -455,6 +456,9 @@ class InProcess:
             self.counts[name] += 1
 
         telemetry.count = count  # the service is given this when the container builds it
+        # An ``app`` imported here binds the patched ``count``: forget it on exit so that later
+        # users of this process (the unit tests) import it afresh.
+        self._imported_app = "app" not in sys.modules
         self._module = importlib.import_module("app")
         self.cold_start()
 
@@ -538,6 +542,8 @@ class InProcess:
                 telemetry.logger.setLevel(self._log_level)
         for name in self._copies:
             sys.modules.pop(name, None)
+        if self._imported_app:
+            sys.modules.pop("app", None)
         if self._module is not None:
             from booking import container
 
