@@ -161,3 +161,37 @@ def test_health_is_ok_in_a_configured_function_too(invoke, oliver):
 
     assert (answer.status, answer.json()) == (200, {"status": "ok"})
     assert oliver.calls.call_count == 0
+
+
+def test_a_date_upstream_refuses_is_422_on_search_from_date_without_upstreams_words(invoke, oliver):
+    # Given Oliver refuses the search (its 400: a date outside what it serves)
+    oliver.post(f"{API}/open_times").respond(
+        400,
+        json={"success": False, "message": "search_from_date is out of range (internal ref 42)"},
+    )
+
+    # When a page asks for that date
+    answer = invoke(
+        open_times_event(search_from_date="2101-01-01T00:00:00Z", appointment_type="wellness")
+    )
+
+    # Then it is the caller's parameter that is wrong: 422 naming it, not a 5xx
+    assert answer.status == 422
+    body = answer.json()
+    assert body["code"] == "validation_error"
+    assert [e["field"] for e in body["errors"]] == ["search_from_date"]
+    assert "internal ref" not in answer.body
+
+
+def test_an_unusable_upstream_error_on_a_read_passes_on_none_of_its_words(invoke, oliver):
+    oliver.post(f"{API}/open_times").respond(
+        403, json={"success": False, "message": "tenant 7 forbidden by rule X"}
+    )
+
+    answer = invoke(
+        open_times_event(search_from_date="2030-01-07T08:00:00Z", appointment_type="wellness")
+    )
+
+    assert answer.status == 502
+    assert answer.json()["code"] == "upstream_error"
+    assert "tenant" not in answer.body

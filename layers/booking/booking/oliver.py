@@ -17,11 +17,13 @@ import httpx
 from booking.budget import Budget
 from booking.errors import (
     BookingRejected,
+    FieldError,
     RateLimited,
     SlotUnavailable,
     UpstreamAuthFailed,
     UpstreamError,
     UpstreamUnavailable,
+    ValidationFailed,
 )
 
 SIGN_IN_PATH = "/services/user/v1/auth/sign-in"
@@ -36,6 +38,11 @@ DEFAULT_RETRY_AFTER = 30
 
 class Unauthorized(Exception):
     """Upstream answered 401: the caller refreshes the credentials once and retries."""
+
+
+class ReadRefused(UpstreamError):
+    """Upstream answered a read with 400. An ``UpstreamError`` (502) unless the caller knows
+    better: GET /open-times makes it the caller's bad date."""
 
 
 class CreateOutcomeUnknown(Exception):
@@ -159,14 +166,25 @@ class OliverClient:
             raise UpstreamError()
         if response.status_code == 404:
             return None
+        if response.status_code == 400:
+            raise ReadRefused()
         if response.status_code >= 400 or not envelope["success"]:
-            raise UpstreamError(trim_message(envelope.get("message"), UpstreamError.message))
+            # Upstream's words stay out of the answer: only a rejected booking passes them on.
+            raise UpstreamError()
         return envelope.get("data")
 
     def open_times(
         self, query: dict[str, str], token: str, location_id: str, request_id: str, budget: Budget
     ) -> list[dict[str, Any]]:
-        data = self._read("POST", "/open_times", token, location_id, request_id, budget, json=query)
+        try:
+            data = self._read(
+                "POST", "/open_times", token, location_id, request_id, budget, json=query
+            )
+        except ReadRefused:
+            # The type is checked before asking, so what Oliver refused is the date.
+            raise ValidationFailed(
+                errors=[FieldError("search_from_date", "is not a date the practice can search")]
+            ) from None
         if not isinstance(data, list):
             raise UpstreamError()
         return data
