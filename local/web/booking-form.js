@@ -11,6 +11,8 @@
   const REDIRECT_FIELDS = ["success_url", "failure_url"];
   // A fresh token per attempt must not turn a retry of the same booking into a new one.
   const CAPTCHA_FIELD = "cf-turnstile-response";
+  // How many days of open times a visitor is shown (GET /open-times?days=).
+  const DAYS_SHOWN = 7;
 
   const messages = readMessages();
 
@@ -180,8 +182,13 @@
         legend.textContent = formatDay(day.date);
         const times = document.createElement("div");
         times.className = "slot-times";
+        // One choice per start time: a visitor picks a time, not a provider or a room.
+        const starts = new Set();
         for (const time of day.times) {
           if (!time || !time.uuid) continue;
+          const start = time.start || time.value || time.uuid;
+          if (starts.has(start)) continue;
+          starts.add(start);
           const id = `slot-${index++}`;
           const label = document.createElement("label");
           label.className = "slot";
@@ -219,6 +226,7 @@
       const query = new URLSearchParams({
         search_from_date: new Date().toISOString(),
         appointment_type: type,
+        days: String(DAYS_SHOWN),
       });
       try {
         const response = await fetch(`${apiBase}/open-times?${query}`, {

@@ -26,6 +26,8 @@ APPOINTMENT_TYPES = ("wellness", "sick", "technician", "recheck")
 # In the order the page shows them, so the first invalid one gets the focus.
 FORM_FIELDS = ("slot_id", "first_name", "last_name", "email", "phone", "patient_name", "note")
 UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign")
+#: How many days of open times a visitor is shown (GET /open-times?days=), as the JS does.
+DAYS_SHOWN = 7
 
 HTML_TYPE = "text/html; charset=utf-8"
 STATIC_FILES = {
@@ -173,6 +175,7 @@ def _open_times(
         {
             "search_from_date": datetime.now(UTC).isoformat(timespec="seconds"),
             "appointment_type": appointment_type,
+            "days": DAYS_SHOWN,
         }
     )
     status, _, body = call_api("GET", "/open-times", query, {"accept": "application/json"}, b"")
@@ -195,9 +198,15 @@ def _render_days(days: list[Any]) -> tuple[str, int]:
         if not isinstance(day, dict) or not day.get("available"):
             continue
         labels = []
+        starts: set[str] = set()
         for time in day.get("times") or []:
             if not isinstance(time, dict) or not time.get("uuid"):
                 continue
+            # One choice per start time: a visitor picks a time, not a provider or a room.
+            start = str(time.get("start") or time.get("value") or time["uuid"])
+            if start in starts:
+                continue
+            starts.add(start)
             slot_id = f"slot-{index}"
             index += 1
             text = time.get("label") or time.get("value") or time.get("start") or ""

@@ -40,6 +40,15 @@ OPEN_TIMES = [
                 "uuid": "slot-a",
             },
             {
+                # The same time with another provider: offered once (the first slot wins).
+                "start": "2026-03-02T09:00:00-06:00",
+                "end": "2026-03-02T09:20:00-06:00",
+                "provider_id": "p2",
+                "value": "09:00",
+                "label": "9:00 am",
+                "uuid": "slot-a-other-provider",
+            },
+            {
                 "start": "2026-03-02T09:20:00-06:00",
                 "end": "2026-03-02T09:40:00-06:00",
                 "provider_id": "p1",
@@ -221,6 +230,7 @@ def test_choosing_a_kind_of_visit_shows_open_times_grouped_by_day(site: Site, pa
     query = site.api.open_times_queries[-1]
     assert query["appointment_type"] == ["sick"]
     assert query["search_from_date"][0].endswith("Z")
+    assert query["days"] == ["7"]
 
 
 def test_open_times_can_be_picked_with_the_keyboard(site: Site, page: Any) -> None:

@@ -147,3 +147,26 @@ def test_the_thanks_page_without_an_id_keeps_the_number_hidden() -> None:
     _, _, body = get("/thanks.html")
 
     assert 'id="appointment-ref" hidden' in body
+
+
+def test_a_time_offered_by_two_providers_is_one_choice_and_a_week_is_asked_for() -> None:
+    same_time = {"start": "2026-03-02T09:00:00-06:00", "label": "9:00 am", "value": "09:00"}
+    api = RecordingApi(
+        body={
+            "success": True,
+            "data": [
+                {
+                    "date": "03/02/2026",
+                    "available": True,
+                    "times": [{**same_time, "uuid": "first"}, {**same_time, "uuid": "second"}],
+                }
+            ],
+        }
+    )
+
+    _, _, body = get("/", "appointment_type=wellness", api)
+
+    assert 'value="first"' in body
+    assert 'value="second"' not in body
+    assert "1 open time. Choose one." in body
+    assert parse_qs(api.calls[-1][2])["days"] == ["7"]
