@@ -1,4 +1,4 @@
-"""Reliability suite fixtures: the scenarios live in ``local/reliability.py`` (which also writes
+"""Reliability suite fixtures: the scenarios live in ``local/reliability/`` (which also writes
 ``docs/reliability.md``); these tests run them and assert every figure. Nothing here writes
 into the repository."""
 
