@@ -265,8 +265,8 @@ class Answer:
         return json.loads(self.body)
 
 
-@pytest.fixture
-def invoke(env: dict[str, str]):
+def _invoker():
+    """Calls the real ``lambda_handler`` with an event and a Lambda-like context."""
     module = importlib.import_module("app")
 
     def call(event: dict[str, Any], context: Context | None = None) -> Answer:
@@ -275,6 +275,21 @@ def invoke(env: dict[str, str]):
         return Answer(result["statusCode"], headers, result.get("body") or "")
 
     return call
+
+
+@pytest.fixture
+def invoke(env: dict[str, str]):
+    return _invoker()
+
+
+class CurrentStdout:
+    """Whatever ``sys.stdout`` is when written to (capsys swaps it between setup and call)."""
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
 
 
 # -- helpers shared by the handler tests ---------------------------------------------------------
@@ -368,14 +383,7 @@ def bare_invoke(monkeypatch: pytest.MonkeyPatch):
     from booking import container
 
     container.reset()
-    module = importlib.import_module("app")
-
-    def call(event: dict[str, Any], context: Context | None = None) -> Answer:
-        result = module.lambda_handler(event, context or Context())
-        headers = {k.lower(): v for k, v in (result.get("headers") or {}).items()}
-        return Answer(result["statusCode"], headers, result.get("body") or "")
-
-    yield call
+    yield _invoker()
     container.reset()
 
 

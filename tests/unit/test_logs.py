@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 import time
 from collections.abc import Callable
 
 import httpx
 import pytest
-from conftest import API, LOCATION, SIGN_IN, booking_event, created, jwt, signed_in
+from conftest import API, LOCATION, SIGN_IN, CurrentStdout, booking_event, created, jwt, signed_in
 
 PASSWORD = "Pw-7h1s-mu5t-n0t-leak"
 FIRST, LAST = "Zebediah", "Quillfeather"
@@ -38,16 +37,6 @@ THE_APPOINTMENT = created(
     client_email=EMAIL,
     client_phone="+15558675309",
 )
-
-
-class CurrentStdout:
-    """Whatever ``sys.stdout`` is when written to (capsys swaps it between setup and call)."""
-
-    def write(self, text: str) -> int:
-        return sys.stdout.write(text)
-
-    def flush(self) -> None:
-        sys.stdout.flush()
 
 
 @pytest.fixture

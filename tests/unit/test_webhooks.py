@@ -12,14 +12,13 @@ import hashlib
 import hmac
 import json
 import logging
-import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from conftest import API, created, http_event, load_event, sent
+from conftest import API, CurrentStdout, created, http_event, load_event, sent
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from standardwebhooks.webhooks import Webhook
@@ -146,16 +145,6 @@ def standard(webhooks) -> None:
 @pytest.fixture
 def create(oliver) -> Any:
     return oliver.post(f"{API}/appointments").respond(200, json=created(501))
-
-
-class CurrentStdout:
-    """Whatever ``sys.stdout`` is when written to (capsys swaps it between setup and call)."""
-
-    def write(self, text: str) -> int:
-        return sys.stdout.write(text)
-
-    def flush(self) -> None:
-        sys.stdout.flush()
 
 
 @pytest.fixture
