@@ -10,7 +10,17 @@ from collections.abc import Callable
 
 import httpx
 import pytest
-from conftest import API, LOCATION, SIGN_IN, CurrentStdout, booking_event, created, jwt, signed_in
+from conftest import (
+    API,
+    LOCATION,
+    SIGN_IN,
+    TOKEN,
+    CurrentStdout,
+    booking_event,
+    created,
+    jwt,
+    signed_in,
+)
 
 PASSWORD = "Pw-7h1s-mu5t-n0t-leak"
 FIRST, LAST = "Zebediah", "Quillfeather"
@@ -157,3 +167,18 @@ def test_an_upstream_rejection_logs_no_personal_data(invoke, oliver, printed):
 
     assert answer.json()["code"] == "booking_rejected"
     assert_nothing_secret(printed())
+
+
+def test_debug_logging_does_not_let_http_or_aws_libraries_print_the_token(
+    invoke, oliver, printed, caplog
+):
+    # Given an operator who turns every logger up to DEBUG to chase a problem
+    caplog.set_level(logging.DEBUG)
+    oliver.post(f"{API}/appointments").respond(200, json=created(9))
+
+    # When a booking runs (secret read, upstream call with the bearer token, events)
+    answer = invoke(booking_event())
+
+    # Then nothing printed or logged carries the token
+    assert answer.status == 201
+    assert TOKEN not in printed()

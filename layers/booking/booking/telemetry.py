@@ -16,8 +16,11 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 # Requests such as GET /health add no metric; Powertools would warn about that on every one.
 warnings.filterwarnings("ignore", message="No application metrics to publish")
-# httpx logs every request's full URL at INFO, and a client lookup's URL carries an email or phone.
-logging.getLogger("httpx").setLevel(logging.WARNING)
+# Libraries that log requests: httpx logs every full URL at INFO (a client lookup's URL carries
+# an email or phone), httpcore, botocore and urllib3 log headers and bodies at DEBUG (a secret's
+# value, a bearer token). Whatever level the function's own logger is set to, they stay quiet.
+for _library in ("httpx", "httpcore", "botocore", "boto3", "urllib3"):
+    logging.getLogger(_library).setLevel(logging.WARNING)
 
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME") or "booking-webhook"
 
