@@ -9,22 +9,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from booking.times import parse_time
+
 if TYPE_CHECKING:
     from booking.models import OpenTimesQuery
 
 
 MAX_CACHED_QUERIES = 256
-
-
-def parse_time(value: object) -> datetime | None:
-    """An ISO 8601 time from upstream (UTC when it carries no offset), or None."""
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def upstream_query(query: OpenTimesQuery) -> dict[str, str]:

@@ -3,41 +3,32 @@
 ``BookingService.submit`` books a validated request exactly once per idempotency key:
 resolve the client and pet by name when no ids were given, create the appointment in Oliver
 (settling unknown outcomes with a lookup, never a blind retry), announce it on EventBridge, and
-emit ``Booking Failed`` for every failure staff should follow up.
+emit ``Booking Failed`` for every failure staff should follow up. Booking by pet name lives in
+``booking.pet_lookup`` and settling an unknown outcome in ``booking.reconcile``.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
+from functools import partial
 from typing import Any, Protocol
 
 from booking.budget import Budget
 from booking.credentials import CredentialProvider
-from booking.errors import (
-    AmbiguousMatch,
-    BookingError,
-    ClientNotFound,
-    FieldError,
-    OutcomeUnknown,
-    PatientNotFound,
-    UpstreamAuthFailed,
-    UpstreamError,
-)
-from booking.idempotency import UnknownOutcomeMarkers, fingerprint, fold, idempotency_key
+from booking.errors import BookingError, OutcomeUnknown, UpstreamAuthFailed, UpstreamError
+from booking.idempotency import UnknownOutcomeMarkers, fingerprint, idempotency_key
 from booking.models import AppointmentBookedDetail, BookingFailedDetail
 from booking.oliver import CreateOutcomeUnknown, OliverClient, Unauthorized
-from booking.open_times import SlotTimes, parse_time
-from booking.phone import to_e164
+from booking.open_times import SlotTimes
+from booking.pet_lookup import find_client_and_pet, upstream_id
 from booking.publisher import EventPublisher
+from booking.reconcile import Party, as_created, find_created
 from booking.submission import BookingResult, Submission
+from booking.times import iso, parse_time
 
 EVENT_NAMESPACE = uuid.UUID("5f0c3b7e-8d0a-4f6b-9a59-6a1f2d2b7c11")
-#: How far back (and forward, for clock skew) the lookup for an unknown outcome searches.
-LOOKUP_WINDOW = timedelta(minutes=2)
-CLOSED_STATUSES = {"DELETED", "DECLINED"}
 
 
 class Guard(Protocol):
@@ -46,42 +37,6 @@ class Guard(Protocol):
     def run_once(
         self, key: str, fingerprint: str, book: Callable[[], dict[str, Any]]
     ) -> tuple[dict[str, Any], bool]: ...
-
-
-@dataclass(frozen=True)
-class Party:
-    """What is known of the client and pet, to find an appointment Oliver may have created."""
-
-    first_name: str | None = None
-    last_name: str | None = None
-    email: str | None = None
-    phone: str | None = None
-    client_remote_id: str | None = None
-    patient_name: str | None = None
-    patient_remote_id: str | None = None
-
-
-def _digits(value: str | None) -> str:
-    return "".join(ch for ch in value or "" if ch.isdigit())
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def _upstream_id(value: object) -> int | None:
-    """Oliver's ids come back as strings from lookups but must be integers in the create."""
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
-    return None
-
-
-def as_created(appointment: dict[str, Any]) -> dict[str, Any]:
-    """An appointment from a list answer (string id) in the create answer's shape (integer)."""
-    number = _upstream_id(appointment.get("id"))
-    return {**appointment, "id": number} if number is not None else dict(appointment)
 
 
 class BookingService:
@@ -140,6 +95,10 @@ class BookingService:
     def _oliver(self, sub: Submission, operation: Callable[..., Any], *args: Any) -> Any:
         return self.call_oliver(operation, *args, request_id=sub.request_id, budget=sub.budget)
 
+    def _ask(self, sub: Submission) -> Callable[..., Any]:
+        """``ask(operation, *args)``: an Oliver operation called for this submission."""
+        return partial(self._oliver, sub)
+
     # -- one booking -----------------------------------------------------------------------------
 
     def _book(self, sub: Submission, key: str) -> dict[str, Any]:
@@ -157,7 +116,7 @@ class BookingService:
             window_start = since or sub.submitted_at
             found = self._find_created(sub, party, window_start)
             if found is None:
-                if not self.markers.mark(key, _iso(window_start)):
+                if not self.markers.mark(key, iso(window_start)):
                     self.count("UnknownOutcomeMarkerFailed")
                 raise OutcomeUnknown(retry_after=60) from None
             return self._booked(sub, key, found, "Appointment created successfully")
@@ -192,9 +151,9 @@ class BookingService:
         )
         if not booking.needs_lookup():
             return booking.upstream_body(), party
-        client, patient = self._find_client_and_pet(sub)
+        client, patient = find_client_and_pet(sub, self._ask(sub), self.oliver, self.phone_region)
         body: dict[str, Any] = {"slot_id": booking.slot_id}
-        client_id, patient_id = _upstream_id(client.get("id")), _upstream_id(patient.get("id"))
+        client_id, patient_id = upstream_id(client.get("id")), upstream_id(patient.get("id"))
         if client_id is not None:
             body["client_id"] = client_id
         elif client.get("remote_id"):
@@ -212,116 +171,12 @@ class BookingService:
                 body[name] = value
         return body, party
 
-    def _find_client_and_pet(self, sub: Submission) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Booking by pet name: the client by email, then by phone (E.164), checked against the
-        last name; then the pet among the client's patients by folded name."""
-        booking = sub.booking
-
-        def clients(params: dict[str, str]) -> list[dict[str, Any]]:
-            found = self._oliver(sub, self.oliver.find_clients, params)
-            last = fold(booking.last_name or "").split()
-            unique = {
-                str(client.get("id")): client
-                for client in found
-                if last and fold(str(client.get("name", ""))).split()[-len(last) :] == last
-            }
-            return list(unique.values())
-
-        matches: list[dict[str, Any]] = clients({"email": booking.email}) if booking.email else []
-        if not matches and booking.phone:
-            e164 = to_e164(booking.phone, self.phone_region)
-            if e164:
-                matches = clients({"phone": e164})
-        if not matches:
-            contact = "email" if booking.email else "phone"
-            raise ClientNotFound(errors=[FieldError(contact, "matches no client of the practice")])
-        if len(matches) > 1:
-            raise AmbiguousMatch()
-        client = matches[0]
-        patients = client.get("patients")
-        if not isinstance(patients, list) or not patients:
-            patients = self._oliver(sub, self.oliver.list_patients, str(client["id"]))
-        wanted = fold(booking.patient_name or "")
-        pets = [
-            p for p in patients if isinstance(p, dict) and fold(str(p.get("name", ""))) == wanted
-        ]
-        if not pets:
-            raise PatientNotFound(
-                errors=[FieldError("patient_name", "matches no pet on the client's record")]
-            )
-        if len(pets) > 1:
-            raise AmbiguousMatch()
-        return client, pets[0]
-
-    # -- settling an unknown outcome ------------------------------------------------------------
+    # -- settling an unknown outcome (see booking.reconcile) -------------------------------------
 
     def _find_created(
         self, sub: Submission, party: Party, since: datetime
     ) -> dict[str, Any] | None:
-        """The appointment this booking created, when exactly one matches; else None."""
-        if not sub.budget.allows(0.3):
-            return None
-        if sub.booking.client_id is not None and party.first_name is None:
-            party = self._party_of_client(sub, party)
-        start, end = since - LOOKUP_WINDOW, datetime.now(UTC) + LOOKUP_WINDOW
-        try:
-            listed = self._oliver(sub, self.oliver.list_appointments, _iso(start), _iso(end))
-        except BookingError:
-            return None
-        slot_start = self.slot_times.start_of(sub.booking.slot_id)
-        matches = [a for a in listed if self._matches(a, party, slot_start, start)]
-        unique = {str(a.get("id")): a for a in matches}
-        return next(iter(unique.values())) if len(unique) == 1 else None
-
-    def _party_of_client(self, sub: Submission, party: Party) -> Party:
-        client_id = str(sub.booking.client_id)
-        try:
-            client = self._oliver(sub, self.oliver.get_client, client_id)
-        except BookingError:
-            return party
-        if not client:
-            return party
-        names = str(client.get("name") or "").split()
-        return Party(
-            first_name=names[0] if names else None,
-            last_name=" ".join(names[1:]) or None,
-            email=client.get("email"),
-            phone=client.get("phone"),
-            client_remote_id=client.get("remote_id"),
-            patient_name=party.patient_name,
-            patient_remote_id=party.patient_remote_id,
-        )
-
-    @staticmethod
-    def _matches(
-        appointment: dict[str, Any], party: Party, slot_start: datetime | None, since: datetime
-    ) -> bool:
-        if str(appointment.get("status", "")).upper() in CLOSED_STATUSES:
-            return False
-        created = parse_time(appointment.get("created_at"))
-        if created is not None and created < since:
-            return False
-        if slot_start is not None and parse_time(appointment.get("booking_date")) != slot_start:
-            return False
-        if party.client_remote_id and appointment.get("remote_client_id"):
-            client_ok = appointment["remote_client_id"] == party.client_remote_id
-        elif party.first_name and party.last_name:
-            client_ok = fold(party.first_name) == fold(
-                str(appointment.get("client_first_name") or "")
-            ) and fold(party.last_name) == fold(str(appointment.get("client_last_name") or ""))
-            if client_ok and party.email and appointment.get("client_email"):
-                client_ok = fold(party.email) == fold(str(appointment["client_email"]))
-            elif client_ok and party.phone and appointment.get("client_phone"):
-                client_ok = _digits(party.phone)[-10:] == _digits(appointment["client_phone"])[-10:]
-        else:
-            return False
-        if not client_ok:
-            return False
-        if party.patient_remote_id and appointment.get("remote_patient_id"):
-            return bool(appointment["remote_patient_id"] == party.patient_remote_id)
-        if party.patient_name and appointment.get("patient_name"):
-            return fold(party.patient_name) == fold(str(appointment["patient_name"]))
-        return True
+        return find_created(sub, party, since, self._ask(sub), self.oliver, self.slot_times)
 
     # -- events ----------------------------------------------------------------------------------
 
@@ -353,7 +208,7 @@ class BookingService:
             "webhook_source": sub.channel.webhook_source,
             "idempotency_key": key,
             "request_id": sub.request_id,
-            "submitted_at": _iso(sub.submitted_at),
+            "submitted_at": iso(sub.submitted_at),
         }
 
     def _publish(self, detail_type: str, detail: dict[str, Any], budget: Budget) -> None:
