@@ -102,13 +102,15 @@ def open_times() -> Response:
     budget = container.budget(app.lambda_context)
     request_id = str(_request_context().get("requestId") or app.lambda_context.aws_request_id)
     body = upstream_query(query)
-    days = container.open_times_cache().get_or_fetch(
-        body,
-        lambda: service.call_oliver(
+
+    def fetch() -> list[dict[str, Any]]:
+        days = service.call_oliver(
             service.oliver.open_times, body, request_id=request_id, budget=budget
-        ),
-    )
-    service.slot_times.remember(days)
+        )
+        service.slot_times.remember(days)  # slot starts, to match an unknown booking later
+        return days
+
+    days = container.open_times_cache().get_or_fetch(body, fetch)
     return _json(200, {"success": True, "data": days[: query.days] if query.days else days})
 
 
