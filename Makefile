@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PYTHON_FOR_VENV := $(shell for c in "env PYENV_VERSION=3.13.0 python3.13" python3.13 python3.12 python3.11 python3; do \
 	$$c -c 'import sys; assert sys.version_info >= (3, 11)' >/dev/null 2>&1 && { echo "$$c"; break; }; done)
 
-.PHONY: dev test test-unit test-integration test-browser lint bench reliability scan build deploy replay clean openapi
+.PHONY: dev test test-unit test-integration test-browser lint bench reliability scan build deploy replay clean openapi publish
 
 $(STAMP): pyproject.toml layers/booking/requirements.txt
 	@test -n '$(PYTHON_FOR_VENV)' || { echo "Python >= 3.11 is required"; exit 1; }
@@ -79,6 +79,14 @@ build: $(SAM)
 
 deploy: build
 	$(SAM) deploy --guided
+
+## make publish BUCKET=<bucket>: build, package and publish this version to the AWS Serverless
+## Application Repository (the bucket receives the code, README and LICENSE; see CONTRIBUTING.md)
+publish:
+	@test -n '$(BUCKET)' || { echo "make publish needs BUCKET=<S3 bucket for the packaged code, README and LICENSE>" >&2; exit 2; }
+	$(MAKE) build
+	$(SAM) package --template-file .aws-sam/build/template.yaml --output-template-file .aws-sam/packaged.yaml --s3-bucket $(BUCKET)
+	$(SAM) publish --template .aws-sam/packaged.yaml
 
 clean:
 	rm -rf $(VENV) .tools .aws-sam .pytest_cache .mypy_cache .ruff_cache .local-state
