@@ -2,8 +2,9 @@
 
 Seeded over HTTP with boto3, exactly as a deployment would create them: the Oliver secret
 (sandbox credentials), the Turnstile secret, the webhook signing secrets (one demo source), the
-event bus, the idempotency table, the dead-letter queue, and an inspection queue fed by a rule
-that matches every event on the bus.
+throttle key (random, like the one the template generates), the event bus, the idempotency and
+throttle tables, the dead-letter queue, and an inspection queue fed by a rule that matches every
+event on the bus.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from __future__ import annotations
 import errno
 import json
 import logging
+import secrets
 import socket
+import string
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -32,8 +35,11 @@ WEBHOOK_SECRET_NAME = "booking-webhook/webhooks"  # noqa: S105 - a name, not a s
 DEMO_WEBHOOK_SOURCE = "partner-demo"
 DEMO_WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # noqa: S105 - public example
 DEMO_WEBHOOK_SOURCES = {DEMO_WEBHOOK_SOURCE: {"scheme": "standard-webhooks"}}
+THROTTLE_KEY_SECRET_NAME = "booking-webhook/throttle-key"  # noqa: S105 - a name, not a secret
+THROTTLE_KEY_LENGTH = 64
 EVENT_BUS_NAME = "booking-webhook-local"
 IDEMPOTENCY_TABLE_NAME = "booking-webhook-idempotency-local"
+THROTTLE_TABLE_NAME = "booking-webhook-throttle-local"
 DLQ_NAME = "booking-webhook-event-dlq-local"
 INSPECTION_QUEUE_NAME = "booking-webhook-inspection-local"
 INSPECTION_RULE_NAME = "booking-webhook-inspect-all-local"
@@ -42,10 +48,20 @@ INSPECTION_RULE_NAME = "booking-webhook-inspect-all-local"
 # (which rejects an empty pattern) and on moto alike.
 MATCH_ALL_EVENTS = {"source": [{"prefix": ""}]}
 
+#: The template's resources of the kinds seeded here, by logical id, and the local name of each.
+TABLES = {"IdempotencyTable": IDEMPOTENCY_TABLE_NAME, "ThrottleTable": THROTTLE_TABLE_NAME}
+SECRETS = {"ThrottleKeySecret": THROTTLE_KEY_SECRET_NAME}
+
 
 def queue_url(aws_url: str, name: str) -> str:
     """The URL moto gives a queue (moto builds it from the endpoint the request came to)."""
     return f"{aws_url.rstrip('/')}/{ACCOUNT_ID}/{name}"
+
+
+def throttle_key() -> str:
+    """A fresh key, of the length and alphabet the template's GenerateSecretString gives."""
+    alphabet = string.ascii_letters + string.digits
+    return "".join(secrets.choice(alphabet) for _ in range(THROTTLE_KEY_LENGTH))
 
 
 def oliver_secret_value() -> dict[str, str]:
@@ -84,6 +100,8 @@ class SeededResources:
     table_name: str
     dlq_url: str
     inspection_queue_url: str
+    throttle_table_name: str
+    throttle_key_secret_arn: str
 
 
 class AwsEmulation:
@@ -132,31 +150,38 @@ class AwsEmulation:
 
     def seed(self, oliver_secret: dict[str, str] | str | None = None) -> SeededResources:
         url = self.url
-        secrets = client("secretsmanager", url)
+        secretsmanager = client("secretsmanager", url)
         value = oliver_secret if oliver_secret is not None else oliver_secret_value()
-        oliver_arn = secrets.create_secret(
+        oliver_arn = secretsmanager.create_secret(
             Name=OLIVER_SECRET_NAME,
             SecretString=value if isinstance(value, str) else json.dumps(value),
         )["ARN"]
-        captcha_arn = secrets.create_secret(
+        captcha_arn = secretsmanager.create_secret(
             Name=CAPTCHA_SECRET_NAME, SecretString=CAPTCHA_SECRET_VALUE
         )["ARN"]
-        secrets.create_secret(
+        secretsmanager.create_secret(
             Name=WEBHOOK_SECRET_NAME,
             SecretString=json.dumps({DEMO_WEBHOOK_SOURCE: DEMO_WEBHOOK_SECRET}),
         )
+        throttle_key_arn = secretsmanager.create_secret(
+            Name=THROTTLE_KEY_SECRET_NAME,
+            Description="HMAC key for visitor throttling counters",
+            SecretString=throttle_key(),
+        )["ARN"]
 
         dynamodb = client("dynamodb", url)
-        dynamodb.create_table(
-            TableName=IDEMPOTENCY_TABLE_NAME,
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        dynamodb.update_time_to_live(
-            TableName=IDEMPOTENCY_TABLE_NAME,
-            TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiration"},
-        )
+        # Both tables as the template declares them: string key `id`, TTL on `expiration`.
+        for table in (IDEMPOTENCY_TABLE_NAME, THROTTLE_TABLE_NAME):
+            dynamodb.create_table(
+                TableName=table,
+                KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                BillingMode="PAY_PER_REQUEST",
+            )
+            dynamodb.update_time_to_live(
+                TableName=table,
+                TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiration"},
+            )
 
         sqs = client("sqs", url)
         dlq_url = sqs.create_queue(QueueName=DLQ_NAME)["QueueUrl"]
@@ -187,6 +212,8 @@ class AwsEmulation:
             table_name=IDEMPOTENCY_TABLE_NAME,
             dlq_url=dlq_url,
             inspection_queue_url=inspection_url,
+            throttle_table_name=THROTTLE_TABLE_NAME,
+            throttle_key_secret_arn=throttle_key_arn,
         )
         return self.resources
 

@@ -27,6 +27,9 @@ ACCOUNT_ID = aws.ACCOUNT_ID
 STACK_NAME = "booking-webhook-local"
 DEFAULT_TIMEOUT = 3
 DEFAULT_MEMORY = 128
+#: The sandbox's practice has no phone number of its own; this one is fictional too (555-01xx) and
+#: differs from every seeded client's, so an answer showing it never looks like a client's number.
+LOCAL_PRACTICE_PHONE = "+1 555-555-0199"
 
 
 class TemplateError(Exception):
@@ -130,6 +133,8 @@ class LocalSettings:
 
     def local_parameters(self) -> dict[str, str]:
         """Parameter values of the local stack (before the caller's own overrides)."""
+        from local.oliver_sandbox import seed
+
         return {
             "OliverSecretArn": aws.OLIVER_SECRET_NAME,
             "CaptchaSecretArn": aws.CAPTCHA_SECRET_NAME,
@@ -138,6 +143,10 @@ class LocalSettings:
             "OliverApiUrl": self.sandbox_api_base,
             "AllowedOrigins": ",".join(self.api_origins),
             "AllowedRedirects": ",".join(f"{origin}/" for origin in self.api_origins),
+            # The sandbox's practice: its schedule is laid out in this zone.
+            "PracticeTimezone": seed.TIME_ZONE,
+            "PracticeName": seed.PRACTICE_NAME,
+            "PracticePhone": LOCAL_PRACTICE_PHONE,
         }
 
     def local_environment(self) -> dict[str, str]:
@@ -367,12 +376,26 @@ class Resolver:
         if resource_type == "AWS::Events::EventBus":
             return aws.EVENT_BUS_NAME
         if resource_type in {"AWS::DynamoDB::Table", "AWS::Serverless::SimpleTable"}:
-            return aws.IDEMPOTENCY_TABLE_NAME
+            return self._seeded(name, resource_type, aws.TABLES)
+        if resource_type == "AWS::SecretsManager::Secret":
+            # Ref of a secret is its ARN when deployed; the secret's name reads it just the same.
+            return self._seeded(name, resource_type, aws.SECRETS)
         if resource_type == "AWS::SQS::Queue":
             return aws.queue_url(self.settings.aws_url, aws.DLQ_NAME)
         if resource_type == "AWS::Serverless::Function":
             return self.template.function(name).function_name
         return name
+
+    @staticmethod
+    def _seeded(name: str, resource_type: str, seeded: Mapping[str, str]) -> str:
+        try:
+            return seeded[name]
+        except KeyError:
+            message = (
+                f"{resource_type} {name!r}: the local AWS emulation seeds no such resource "
+                f"(it seeds {', '.join(sorted(seeded))}; see local/aws.py)"
+            )
+            raise TemplateError(message) from None
 
     def get_att(self, name: str, attribute: str) -> Any:
         resource = self.template.resources.get(name)
@@ -388,6 +411,8 @@ class Resolver:
             }
         elif resource_type in {"AWS::DynamoDB::Table", "AWS::Serverless::SimpleTable"}:
             values = {"Arn": prefix.format(service="dynamodb") + f":table/{physical}"}
+        elif resource_type == "AWS::SecretsManager::Secret":
+            values = {"Id": physical}
         elif resource_type == "AWS::SQS::Queue":
             values = {
                 "Arn": prefix.format(service="sqs") + f":{aws.DLQ_NAME}",
