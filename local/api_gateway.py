@@ -266,12 +266,15 @@ class Router:
         self._routes = sorted(compiled, key=_CompiledRoute.specificity)
         self._default = next((r for r in routes if r.path == "$default"), None)
 
-    def match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+    def match(
+        self, method: str, path: str, *, default: bool = True
+    ) -> tuple[Route, dict[str, str]] | None:
+        """The most specific route, else the ``$default`` route when ``default`` and declared."""
         for compiled in self._routes:
             params = compiled.match(method, path)
             if params is not None:
                 return compiled.route, params
-        if self._default is not None:
+        if default and self._default is not None:
             return self._default, {}
         return None
 
@@ -588,20 +591,10 @@ class LocalApi:
         origin = request.header("origin")
         if self.cors is not None and request.method == "OPTIONS":
             return self._preflight(request, origin)
-        matched = self.router.match(request.method, request.raw_path)
-        if matched is not None:
-            route, params = matched
-            response = self._invoke(request, route, params, request_id)
-            if self.cors is not None:
-                # With a CorsConfiguration, API Gateway ignores the function's CORS headers.
-                response.headers = [
-                    (k, v)
-                    for k, v in response.headers
-                    if not k.lower().startswith("access-control-")
-                ]
-                response.headers.extend(self._cors_headers(origin))
-            return response
-        if pages and callable(self._pages):
+        # The demo page is served locally in front of the template's `$default` route (deployed,
+        # it would live on its own origin): explicit routes first, then the page, then $default.
+        matched = self.router.match(request.method, request.raw_path, default=False)
+        if matched is None and pages and callable(self._pages):
             try:
                 page = self._serve_page(request)
             except Exception:
@@ -610,7 +603,19 @@ class LocalApi:
             if page is not None:
                 status, headers, body = page
                 return Response(status, list(headers.items()), body)
-        return Response.message(404, "Not Found")
+        if matched is None:
+            matched = self.router.match(request.method, request.raw_path)
+        if matched is None:
+            return Response.message(404, "Not Found")
+        route, params = matched
+        response = self._invoke(request, route, params, request_id)
+        if self.cors is not None:
+            # With a CorsConfiguration, API Gateway ignores the function's CORS headers.
+            response.headers = [
+                (k, v) for k, v in response.headers if not k.lower().startswith("access-control-")
+            ]
+            response.headers.extend(self._cors_headers(origin))
+        return response
 
     def _serve_page(self, request: Request) -> PageResponse | None:
         assert callable(self._pages)

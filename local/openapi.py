@@ -32,7 +32,8 @@ from booking import errors  # noqa: E402
 from booking.config import Settings  # noqa: E402
 from booking.http import MAX_BODY_BYTES  # noqa: E402
 from booking.intake import CAPTCHA_FIELD, MAX_KEY_LENGTH  # noqa: E402
-from booking.models import BookingRequest, OpenTimesQuery  # noqa: E402
+from booking.models import PARTNER_ONLY_FIELDS, BookingRequest, OpenTimesQuery  # noqa: E402
+from booking.version import VERSION  # noqa: E402
 
 OUTPUT = ROOT / "docs" / "openapi.json"
 APPOINTMENT_SCHEMA = ROOT / "docs" / "schemas" / "appointment-booked.schema.json"
@@ -49,6 +50,7 @@ HONEYPOT_FIELD = str(next(f.default for f in fields(Settings) if f.name == "hone
 # Which codes of booking.errors each operation can answer (a code that no longer exists there
 # makes the build fail, so the document cannot name codes the service does not have).
 BOOKING_CODES = (
+    "held_for_review",
     "malformed_body",
     "captcha_failed",
     "origin_not_allowed",
@@ -58,9 +60,7 @@ BOOKING_CODES = (
     "unsupported_media_type",
     "validation_error",
     "booking_rejected",
-    "client_not_found",
-    "patient_not_found",
-    "ambiguous_match",
+    "not_matched",
     "idempotency_key_reused",
     "rate_limited",
     "upstream_error",
@@ -69,8 +69,13 @@ BOOKING_CODES = (
     "outcome_unknown",
     "configuration_error",
 )
+#: Partners are trusted with the precise reason of a miss, and are not throttled per visitor.
+PUBLIC_ONLY_CODES = ("held_for_review", "captcha_failed", "origin_not_allowed", "not_matched")
 WEBHOOK_CODES = (
-    *(code for code in BOOKING_CODES if code not in ("captcha_failed", "origin_not_allowed")),
+    *(code for code in BOOKING_CODES if code not in PUBLIC_ONLY_CODES),
+    "client_not_found",
+    "patient_not_found",
+    "ambiguous_match",
     "invalid_signature",
     "unknown_source",
 )
@@ -98,19 +103,27 @@ CODE_TEXT = {
     "origin_not_allowed": "a browser post from an Origin not in ALLOWED_ORIGINS (or `null`); "
     "nothing is booked",
     "unknown_source": "no webhook source has this name",
+    "held_for_review": "this contact's details missed too often within the hour: nothing was "
+    "looked up, the practice has the request and will call (the same for everybody)",
+    "not_found": "no such path",
+    "method_not_allowed": "the path does not take this method",
+    "not_matched": "the name, contact and pet did not match exactly one client and pet: one "
+    "fixed answer whichever part missed (no `errors`); nothing is booked and the practice will "
+    "contact the visitor",
     "slot_unavailable": "upstream says the slot is taken",
     "duplicate_in_progress": "the same booking is being processed right now (with `Retry-After`)",
     "body_too_large": f"the body is larger than {MAX_BODY_BYTES // 1024} KiB",
     "unsupported_media_type": "the Content-Type is not one of those documented for the body",
     "validation_error": "some fields (or parameters, or the Idempotency-Key) are missing or not "
     "valid; `errors` names them",
-    "booking_rejected": "upstream rejected the booking (unknown client or patient, stale slot, "
-    "...); its message is passed on, trimmed to one line",
+    "booking_rejected": "upstream rejected the booking (stale slot, unknown record, ...); the "
+    "message is ours, upstream's words go to the log only",
     "client_not_found": "booking by pet name: no client matches the name and contact",
     "patient_not_found": "booking by pet name: the client has no pet of that name",
     "ambiguous_match": "booking by pet name: the details match more than one record",
     "idempotency_key_reused": "this Idempotency-Key was used for a different booking",
-    "rate_limited": "upstream rate limit (with `Retry-After`)",
+    "rate_limited": "this visitor's requests are over the per-IP limit, or upstream's rate limit "
+    "(with `Retry-After`, 1 to 300 seconds)",
     "upstream_error": "upstream answered with something unusable",
     "upstream_auth_failed": "upstream refused our credentials, even after a fresh read",
     "upstream_unavailable": "upstream, Secrets Manager or DynamoDB unavailable (with "
@@ -220,7 +233,7 @@ def _created(*, html: bool) -> dict[str, Any]:
         "description": "Appointment created (or, with `Idempotent-Replayed: true`, the first "
         "answer to the same booking within 24 hours: nothing new was booked).",
         "headers": {"Idempotent-Replayed": {"$ref": "#/components/headers/Idempotent-Replayed"}},
-        "content": _json_body(_ref("BookingCreated"), html),
+        "content": _json_body(_ref("BookingReceipt"), html),
     }
     if html:
         response["description"] += (
@@ -229,14 +242,15 @@ def _created(*, html: bool) -> dict[str, Any]:
     return response
 
 
-def _booking_body(description: str) -> dict[str, Any]:
+def _booking_body(description: str, *, public: bool) -> dict[str, Any]:
+    prefix = "Public" if public else "Partner"
     return {
         "required": True,
         "description": description,
         "content": {
-            JSON: {"schema": _ref("BookingRequest"), "example": BOOKING_EXAMPLE},
-            FORM: {"schema": _ref("BookingForm")},
-            MULTIPART: {"schema": _ref("BookingForm")},
+            JSON: {"schema": _ref(f"{prefix}BookingRequest"), "example": BOOKING_EXAMPLE},
+            FORM: {"schema": _ref(f"{prefix}BookingForm")},
+            MULTIPART: {"schema": _ref(f"{prefix}BookingForm")},
         },
     }
 
@@ -293,35 +307,72 @@ def _components() -> dict[str, Any]:
             "`captcha_failed`. Never forwarded upstream.",
         },
     }
-    booking["properties"] = {**booking["properties"], **spam}
+    common = (
+        " Only Oliver's create-appointment fields are forwarded upstream, and only those "
+        "given; `patient_name`, `utm_*`, `success_url` / `failure_url` are ours. Empty "
+        "strings and nulls count as absent. Text fields may not carry control characters "
+        "(CR and CRLF in `note` are read as newlines). JSON bodies with unknown fields are 422."
+    )
+    public = copy.deepcopy(booking)
+    for name in PARTNER_ONLY_FIELDS:
+        public["properties"].pop(name)
+    public["properties"] = {**public["properties"], **spam}
+    public["title"] = "PublicBookingRequest"
+    public["description"] = (
+        "A booking from a public form. The visitor is identified by `first_name` + `last_name` "
+        "(or `name`) + `email` and/or `phone`, and the pet by `patient_name`; the practice's "
+        "records are searched for exactly one matching client and pet (else 422 "
+        "`not_matched`). Record ids and `status` are refused (422 naming the field)." + common
+    )
+    booking["title"] = "PartnerBookingRequest"
     booking["description"] = (
-        "A booking. The client is identified by `client_id`, or `client_remote_id`, or "
-        "`first_name` + `last_name` + (`phone` or `email`); the patient by `patient_id` or "
-        "`patient_remote_id`, or by `patient_name` when the client is identified by name and "
-        "contact. A missing or partial identification is 422 `validation_error` naming what "
-        "is missing. Only Oliver's create-appointment fields are forwarded upstream, and only "
-        "those given; `patient_name`, `utm_*`, `success_url` / `failure_url`, the honeypot "
-        "and the CAPTCHA token are ours. Empty strings and nulls count as absent. JSON bodies "
-        "with unknown fields are 422."
+        "A booking from a signed partner. The client is identified by `client_id`, or "
+        "`client_remote_id`, or `first_name` + `last_name` (or `name`) + (`phone` or `email`); "
+        "the patient by `patient_id` or `patient_remote_id`, or by `patient_name` when the "
+        "client is identified by name and contact. A missing or partial identification is 422 "
+        "`validation_error` naming what is missing." + common
     )
-    form = copy.deepcopy(booking)
-    form["title"] = "BookingForm"
-    form["additionalProperties"] = True
-    form["description"] = (
-        "The same fields as a form post (numbers are sent as text and read as numbers). A "
-        "form may carry other fields (buttons, tracking): they are ignored."
-    )
-    schemas["BookingRequest"] = booking
-    schemas["BookingForm"] = form
+    for request in (public, booking):
+        form = copy.deepcopy(request)
+        form["title"] = request["title"].replace("Request", "Form")
+        form["additionalProperties"] = True
+        form["description"] = (
+            "The same fields as a form post (numbers are sent as text and read as numbers). "
+            "A form may carry other fields (buttons, tracking): they are ignored."
+        )
+        schemas[request["title"]] = request
+        schemas[form["title"]] = form
     schemas["Appointment"] = _appointment()
-    schemas["BookingCreated"] = {
+    schemas["Receipt"] = {
+        "type": "object",
+        "description": "What a booking's caller is told: the appointment's id, status, time "
+        "and pet, never the client's details (those go to the `Appointment Booked` event).",
+        "required": ["id", "status", "start", "end", "patient_name"],
+        "properties": {
+            "id": {"type": "integer", "description": "Oliver's appointment id."},
+            "status": {
+                "type": "string",
+                "description": "`REQUESTED` (the practice will confirm), `ACCEPTED` or "
+                "`CONFIRMED`.",
+            },
+            "start": {
+                "type": ["string", "null"],
+                "description": "ISO 8601 with the practice's offset (PRACTICE_TIMEZONE).",
+            },
+            "end": {"type": ["string", "null"], "description": "As `start`."},
+            "patient_name": {"type": ["string", "null"]},
+        },
+        "additionalProperties": False,
+    }
+    schemas["BookingReceipt"] = {
         "type": "object",
         "required": ["success", "data", "message"],
         "properties": {
             "success": {"const": True},
-            "data": _ref("Appointment"),
-            "message": {"type": "string", "description": "Upstream's message."},
+            "data": _ref("Receipt"),
+            "message": {"type": "string", "description": "One sentence of ours."},
         },
+        "additionalProperties": False,
     }
     schemas["Error"] = {
         "type": "object",
@@ -380,8 +431,11 @@ def _components() -> dict[str, Any]:
     }
     schemas["Health"] = {
         "type": "object",
-        "required": ["status"],
-        "properties": {"status": {"const": "ok"}},
+        "required": ["status", "version"],
+        "properties": {
+            "status": {"const": "ok"},
+            "version": {"type": "string", "description": "The release's semantic version."},
+        },
         "additionalProperties": False,
     }
     return {
@@ -389,7 +443,7 @@ def _components() -> dict[str, Any]:
         "headers": {
             "Retry-After": {
                 "description": "Seconds to wait before retrying.",
-                "schema": {"type": "integer", "minimum": 0},
+                "schema": {"type": "integer", "minimum": 1, "maximum": 300},
             },
             "Idempotent-Replayed": {
                 "description": "`true` when this is the stored first answer to a repeated "
@@ -428,15 +482,20 @@ def _paths() -> dict[str, Any]:
         "post": {
             "operationId": "createBooking",
             "summary": "Book an appointment (web forms and scripts)",
-            "description": "Validates the booking, creates the appointment in Oliver and "
-            "announces it on EventBridge (`Appointment Booked`). A browser post must come "
+            "description": "Public and anonymous. Validates the booking, matches the visitor "
+            "and pet to exactly one client and patient, creates the appointment in Oliver and "
+            "announces it on EventBridge (`Appointment Booked`); the answer is a receipt. "
+            "Throttled per visitor before anything is looked up: per IP "
+            "(THROTTLE_BOOKINGS_PER_IP, 429) and per contact after repeated misses "
+            "(THROTTLE_MISSES_PER_CONTACT, 202 `held_for_review`). A filled honeypot is "
+            "answered like a booking, and nothing is booked. A browser post must come "
             "from an Origin in ALLOWED_ORIGINS (a request without Origin passes). All answers "
             "are JSON unless the caller is a plain HTML form (`text/html` preferred over "
             "`application/json`): it is sent to its `success_url` / `failure_url` (when under "
             "an ALLOWED_REDIRECTS prefix, else to the first prefix) with a 303, or gets a small "
             "HTML page when no redirect is configured.",
             "parameters": [IDEMPOTENCY_KEY],
-            "requestBody": _booking_body("The booking, as JSON or as a form post."),
+            "requestBody": _booking_body("The booking, as JSON or as a form post.", public=True),
             "responses": {
                 "201": _created(html=True),
                 "303": {
@@ -463,7 +522,8 @@ def _paths() -> dict[str, Any]:
             "summary": "Open times (Oliver's POST /open_times, without the token)",
             "description": "The practice's open times from `search_from_date`, for a page that "
             "must never hold the token. Each time's `uuid` is a `slot_id`. Answers are cached "
-            "per query for a short time (OPEN_TIMES_CACHE_SECONDS).",
+            "per appointment type and practice day (OPEN_TIMES_CACHE_SECONDS, default 300), "
+            "and throttled per IP (THROTTLE_OPEN_TIMES_PER_IP, 429).",
             "parameters": _open_times_parameters(),
             "responses": {
                 "200": {
@@ -527,8 +587,9 @@ def _paths() -> dict[str, Any]:
                 IDEMPOTENCY_KEY,
             ],
             "requestBody": _booking_body(
-                "The booking (as for POST /bookings), or the partner's own JSON when the "
-                "source has a field map."
+                "The booking (every upstream field, ids and status included), or the "
+                "partner's own JSON when the source has a field map.",
+                public=False,
             ),
             "responses": {
                 "201": _created(html=False),
@@ -550,10 +611,12 @@ def build() -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {
             "title": "Booking webhook",
-            "version": "1",
+            "version": VERSION,
             "summary": "Website booking forms and partner webhooks into Oliver appointments.",
-            "description": "The HTTP API of docs/CONTRACT.md section 3 (generated by "
-            "`make openapi` from the code: do not edit by hand). Every error is "
+            "description": "The HTTP API of the booking webhook (generated by `make openapi` "
+            "from the code: do not edit by hand). Every answer carries `Cache-Control: "
+            "no-store` and `X-Content-Type-Options: nosniff`; an unknown path is 404 "
+            "`not_found`, another method on a known path 405 `method_not_allowed`. Every error is "
             "`{success: false, code, message, errors?}`; bodies over the API Gateway payload "
             "quota (10 MB) or a function that failed to run get API Gateway's own "
             '`{"message": "..."}` answer.',

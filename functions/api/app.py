@@ -1,5 +1,6 @@
 """HTTP entry point (API Gateway HTTP API, payload 2.0): routes, and domain errors mapped to
-HTTP in one place. The logic lives in the ``booking`` package of the layer."""
+HTTP in one place. Each route reads the request, calls the service, renders the answer; the
+logic lives in the ``booking`` package of the layer."""
 
 from __future__ import annotations
 
@@ -9,10 +10,17 @@ from types import ModuleType
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from booking import container
-from booking.errors import BookingError, ConfigurationError, UnknownSource
+from booking.errors import (
+    BookingError,
+    ConfigurationError,
+    MethodNotAllowed,
+    NotFound,
+    UnknownSource,
+)
 from booking.http import (
     check_origin,
     error_body,
@@ -21,11 +29,13 @@ from booking.http import (
     prefers_html,
     raw_body,
     redirect_target,
+    retry_after_header,
+    visitor_ip,
     with_query,
 )
-from booking.open_times import upstream_query
 from booking.submission import BookingResult, Channel, Submission
 from booking.telemetry import complete_context, count, logger, metrics
+from booking.version import VERSION
 from booking.webhooks import (
     SignatureRejected,
     delivery_id,
@@ -35,18 +45,16 @@ from booking.webhooks import (
 )
 
 app = APIGatewayHttpResolver()
+#: On every answer: bookings carry personal data, and no answer is anything but what it says.
+SECURITY_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 
 
 def _intake() -> ModuleType:
     """The validation models (pydantic), imported by the first request that validates input:
-    a cold start, and GET /health, do not pay for them."""
+    GET /health does not pay for them."""
     from booking import intake
 
     return intake
-
-
-def _headers() -> dict[str, str]:
-    return {k.lower(): v for k, v in (app.current_event.raw_event.get("headers") or {}).items()}
 
 
 def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
@@ -58,23 +66,26 @@ def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = No
     )
 
 
-def _request_context() -> dict[str, Any]:
-    return app.current_event.raw_event.get("requestContext") or {}
+def _request_id() -> str:
+    return app.current_event.request_context.request_id or app.lambda_context.aws_request_id
+
+
+def _visitor_ip() -> str | None:
+    settings = container.settings()
+    edge_key = container.throttle_key() if settings.trusted_edge else None
+    return visitor_ip(
+        app.current_event.request_context.http.source_ip, app.current_event.headers, edge_key
+    )
 
 
 def _submission(booking: Any, channel: Channel, key: str | None) -> Submission:
-    context = _request_context()
-    epoch_ms = context.get("timeEpoch")
-    submitted = (
-        datetime.fromtimestamp(epoch_ms / 1000, UTC)
-        if isinstance(epoch_ms, int | float)
-        else datetime.now(UTC)
-    )
+    epoch_ms = app.current_event.request_context.time_epoch
+    submitted = datetime.fromtimestamp(epoch_ms / 1000, UTC) if epoch_ms else datetime.now(UTC)
     return Submission(
         booking=booking,
         channel=channel,
         explicit_key=key,
-        request_id=str(context.get("requestId") or app.lambda_context.aws_request_id),
+        request_id=_request_id(),
         submitted_at=submitted,
         budget=container.budget(app.lambda_context),
     )
@@ -92,68 +103,61 @@ def _book(submission: Submission) -> BookingResult:
 
 @app.get("/health")
 def health() -> Response:
-    return _json(200, {"status": "ok"})
+    return _json(200, {"status": "ok", "version": VERSION})
 
 
 @app.get("/open-times")
 def open_times() -> Response:
+    settings = container.settings()
+    container.throttle().check_ip(_visitor_ip(), "open-times", settings.open_times_per_ip)
     query = _intake().read_open_times_query(app.current_event.query_string_parameters or {})
-    service = container.booking_service()
-    budget = container.budget(app.lambda_context)
-    request_id = str(_request_context().get("requestId") or app.lambda_context.aws_request_id)
-    body = upstream_query(query)
-
-    def fetch() -> list[dict[str, Any]]:
-        days = service.call_oliver(
-            service.oliver.open_times, body, request_id=request_id, budget=budget
-        )
-        service.slot_times.remember(days)  # slot starts, to match an unknown booking later
-        return days
-
-    days = container.open_times_cache().get_or_fetch(body, fetch)
-    return _json(200, {"success": True, "data": days[: query.days] if query.days else days})
+    days = container.booking_service().search_open_times(
+        query, _request_id(), container.budget(app.lambda_context)
+    )
+    return _json(200, {"success": True, "data": days})
 
 
 @app.post("/bookings")
 def bookings() -> Response:
     settings = container.settings()
-    headers = _headers()
+    headers = app.current_event.headers
     check_origin(headers, settings.allowed_origins)
+    ip = _visitor_ip()
+    container.throttle().check_ip(ip, "bookings", settings.bookings_per_ip)
     fields, from_form = parse_fields(headers, raw_body(app.current_event.raw_event))
     app.append_context(success_url=fields.get("success_url"), failure_url=fields.get("failure_url"))
     intake = _intake()
     spam = intake.take_spam_fields(fields, settings.honeypot_field)
     if spam.honeypot_filled:
-        # Before validation: a bot learns nothing, whatever else it filled in.
+        # Before validation, and answered like any booking: a bot learns nothing.
         count("SpamBlocked")
         logger.info("honeypot filled: answered as booked, nothing booked")
-        return _success(201, {"success": True, "data": {}, "message": "Appointment requested"})
-    booking = intake.read_booking(fields, from_form)
+        return _success(container.booking_service().decoy(fields))
+    booking = intake.read_booking(fields, from_form, public=True)
     key = intake.explicit_key(headers)
     secret = container.captcha_secret()
     if secret is not None:
-        source_ip = _request_context().get("http", {}).get("sourceIp")
         container.captcha().verify(
-            secret, spam.captcha_token, source_ip, container.budget(app.lambda_context)
+            secret, spam.captcha_token, ip, container.budget(app.lambda_context)
         )
-    result = _book(_submission(booking, Channel(name="form"), key))
-    return _success(result.status, result.body, replayed=result.replayed)
+    return _success(_book(_submission(booking, Channel(name="form"), key)))
 
 
 @app.post("/webhooks/<source>")
 def webhooks(source: str) -> Response:
-    settings = container.settings()
-    config = settings.webhook_sources.get(source)
+    config = container.settings().webhook_sources.get(source)
     if config is None:
         raise UnknownSource()
-    headers = _headers()
+    headers = app.current_event.headers
     data = raw_body(app.current_event.raw_event)
     verify_signature(
         config, secrets_for(source, container.webhook_secret_document()), headers, data
     )
     payload, _ = parse_fields(headers, data)
     intake = _intake()
-    booking = intake.read_booking(mapped_fields(config, payload), from_form=bool(config.map))
+    booking = intake.read_booking(
+        mapped_fields(config, payload), from_form=bool(config.map), public=False
+    )
     key = delivery_id(config, headers, payload) or intake.explicit_key(headers)
     result = _book(_submission(booking, Channel(name="webhook", webhook_source=source), key))
     return _json(
@@ -164,19 +168,28 @@ def webhooks(source: str) -> Response:
 # -- answers -----------------------------------------------------------------------------------
 
 
-def _success(status: int, body: dict[str, Any], replayed: bool = False) -> Response:
-    extra = {"Idempotent-Replayed": "true"} if replayed else {}
-    if not prefers_html(_headers()):
-        return _json(status, body, extra)
+def _success(result: BookingResult) -> Response:
+    extra = {"Idempotent-Replayed": "true"} if result.replayed else {}
+    if not prefers_html(app.current_event.headers):
+        return _json(result.status, result.body, extra)
     target = redirect_target(app.context.get("success_url"), container.settings().allowed_redirects)
-    appointment_id = (body.get("data") or {}).get("id")
+    appointment_id = (result.body.get("data") or {}).get("id")
     if target is None:
-        page = html_page("Appointment requested", "Thank you: the practice has your request.")
-        return Response(status, "text/html; charset=utf-8", page, extra)
+        page = html_page("Appointment requested", result.body.get("message", ""))
+        return Response(result.status, "text/html; charset=utf-8", page, extra)
     params = {"appointment_id": str(appointment_id)} if appointment_id is not None else {}
     return Response(
         303, "text/html; charset=utf-8", "", {"Location": with_query(target, params), **extra}
     )
+
+
+@app.not_found
+def not_found(_: NotFoundError) -> Response:
+    path = app.current_event.path
+    routes = app._static_routes + app._dynamic_routes
+    if any(route.rule.match(path) for route in routes):
+        return booking_error(MethodNotAllowed())
+    return booking_error(NotFound())
 
 
 @app.exception_handler(BookingError)
@@ -187,9 +200,12 @@ def booking_error(error: BookingError) -> Response:
     elif isinstance(error, SignatureRejected):
         logger.warning("webhook signature rejected", extra={"reason": error.reason})
     else:
-        logger.info("request refused", extra={"code": error.code, "status": error.status})
-    headers = {"Retry-After": str(error.retry_after)} if error.retry_after else {}
-    if not prefers_html(_headers()):
+        cause = getattr(error, "cause", None)
+        logger.info(
+            "request refused", extra={"code": error.code, "status": error.status, "cause": cause}
+        )
+    headers = retry_after_header(error)
+    if not prefers_html(app.current_event.headers):
         return _json(error.status, error_body(error), headers)
     try:
         allowed = container.settings().allowed_redirects
@@ -217,7 +233,9 @@ def unexpected_error(error: Exception) -> Response:
 @metrics.log_metrics
 def _handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     container.refresh()
-    return app.resolve(event, context)
+    answer = app.resolve(event, context)
+    answer["headers"] = {**(answer.get("headers") or {}), **SECURITY_HEADERS}
+    return answer
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -290,7 +290,7 @@
       document.getElementById("confirmation-title").textContent =
         requested ? "Appointment requested" : "Appointment booked";
       const pet = data.patient_name || payload.patient_name || "your pet";
-      const time = when || (data.booking_date ? new Date(data.booking_date).toLocaleString() : "");
+      const time = when || (data.start ? new Date(data.start).toLocaleString() : "");
       document.getElementById("confirmation-text").textContent =
         `${pet}${time ? `, ${time}` : ""}. ` +
         (requested ? "The practice will confirm it shortly." : "We look forward to seeing you.");

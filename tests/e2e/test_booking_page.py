@@ -90,8 +90,8 @@ def test_without_javascript_an_unknown_pet_is_shown_after_the_failure_redirect(
     fill_jane(page, pet="Unicorn")
     page.get_by_role("button", name="Book appointment").click()
 
-    page.wait_for_url(re.compile(r"[?&]error=patient_not_found"))
-    expect(page.get_by_role("alert")).to_contain_text("could not find a pet")
+    page.wait_for_url(re.compile(r"[?&]error=not_matched"))
+    expect(page.get_by_role("alert")).to_contain_text("did not match the practice's records")
     assert "Unicorn" not in page.url  # the redirect names fields, never their values
     assert fresh_sandbox.sandbox_state()["appointments"] == []
 

@@ -109,9 +109,9 @@ def test_open_times_that_cannot_be_loaded_say_so() -> None:
 
 
 def test_a_failure_redirect_marks_the_named_fields_and_focuses_the_first() -> None:
-    _, _, body = get("/", "error=patient_not_found&fields=email,patient_name,%3Cimg%3E")
+    _, _, body = get("/", "error=validation_error&fields=email,patient_name,%3Cimg%3E")
 
-    assert "We could not find a pet with that name on your record." in body
+    assert "Please check the highlighted fields." in body
     assert (
         '<input type="email" id="email" name="email" autocomplete="email" required maxlength="254"'
         ' aria-describedby="email-error" aria-invalid="true" autofocus>' in body

@@ -213,13 +213,16 @@ def test_routes_are_read_from_the_template(stand_in_template: Path) -> None:
     }
 
 
-def test_the_project_template_declares_the_four_routes_on_the_api_function() -> None:
+def test_the_project_template_routes_everything_to_the_api_function() -> None:
+    # The four routes, and $default so that unknown paths and wrong methods are answered by the
+    # function (404/405 with its security headers), not by API Gateway.
     routes = {(r.route_key, r.function_id) for r in Template(DEFAULT_TEMPLATE).routes()}
     assert routes == {
         ("POST /bookings", "ApiFunction"),
         ("GET /open-times", "ApiFunction"),
         ("GET /health", "ApiFunction"),
         ("POST /webhooks/{source}", "ApiFunction"),
+        ("$default", "ApiFunction"),
     }
 
 

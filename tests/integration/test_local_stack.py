@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
+from booking.version import VERSION
 from local import aws
 from local.console import EventConsole, format_event
 from local.stack import LocalStack, LocalStackError, free_port
@@ -32,6 +33,7 @@ from local.template import REPO_ROOT
 pytestmark = pytest.mark.integration
 
 CAPTCHA_TOKEN = "XXXX.DUMMY.TOKEN.XXXX"  # Cloudflare's documented dummy token
+HEALTHY = {"status": "ok", "version": VERSION}
 PRACTICE_TZ = ZoneInfo("America/Chicago")
 
 
@@ -228,7 +230,7 @@ def test_dev_starts_answers_health_within_10_seconds_and_stops_cleanly_on_sigint
     try:
         assert local_stack.startup_seconds is not None
         assert local_stack.startup_seconds < 10
-        assert httpx.get(f"{local_stack.api_url}/health").json() == {"status": "ok"}
+        assert httpx.get(f"{local_stack.api_url}/health").json() == HEALTHY
         assert "READY" in local_stack.log_text()
     finally:
         code = local_stack.stop()
@@ -319,14 +321,20 @@ def _first_open_slot(api_url: str, appointment_type: str = "wellness") -> dict[s
 def test_health_answers_through_the_real_handler(stack: LocalStack) -> None:
     response = httpx.get(f"{stack.api_url}/health")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok"}
+    assert response.json() == HEALTHY
     assert response.headers["apigw-requestid"]
 
 
-def test_an_unknown_route_is_404_on_the_local_api(stack: LocalStack) -> None:
-    response = httpx.post(f"{stack.api_url}/not-a-route", json={})
-    assert response.status_code == 404
-    assert response.json() == {"message": "Not Found"}
+def test_an_unknown_route_is_the_functions_404_and_a_wrong_method_its_405(
+    stack: LocalStack,
+) -> None:
+    unknown = httpx.post(f"{stack.api_url}/not-a-route", json={})
+    wrong = httpx.delete(f"{stack.api_url}/bookings")
+    assert (unknown.status_code, unknown.json()["code"]) == (404, "not_found")
+    assert (wrong.status_code, wrong.json()["code"]) == (405, "method_not_allowed")
+    for response in (unknown, wrong):
+        assert response.headers["cache-control"] == "no-store"
+        assert response.headers["x-content-type-options"] == "nosniff"
 
 
 def test_the_api_answers_cors_preflights_for_the_local_origin(stack: LocalStack) -> None:
@@ -345,21 +353,25 @@ def test_a_booking_through_the_api_reaches_the_sandbox_and_its_event_the_bus(
     # Given an open slot and a seeded client and patient
     slot = _first_open_slot(stack.api_url)
     key = f"it-{uuid.uuid4()}"
-    # When booking through the local API
+    # When Jane books Rex through the local API, as a website form would
     response = httpx.post(
         f"{stack.api_url}/bookings",
         json={
             "slot_id": slot["uuid"],
-            "client_id": "1001",
-            "patient_id": "2001",
+            "first_name": "Jane",
+            "last_name": "Doe",
+            "email": "jane@example.com",
+            "patient_name": "Rex",
             "cf-turnstile-response": CAPTCHA_TOKEN,
         },
         headers={"Idempotency-Key": key},
         timeout=15,
     )
-    # Then it is created upstream...
+    # Then it is created upstream for Jane's Rex, and she gets a receipt...
     assert response.status_code == 201, response.text
     appointment = response.json()["data"]
+    assert set(appointment) == {"id", "status", "start", "end", "patient_name"}
+    assert appointment["start"] == slot["start"]
     state = stack.sandbox_state()
     assert [a["id"] for a in state["appointments"]] == [appointment["id"]]
     # ...and exactly one Appointment Booked event reaches the inspection queue
@@ -367,6 +379,7 @@ def test_a_booking_through_the_api_reaches_the_sandbox_and_its_event_the_bus(
     assert [e["detail-type"] for e in events] == ["Appointment Booked"]
     assert events[0]["source"] == "booking.webhook"
     assert str(events[0]["detail"]["appointment"]["id"]) == str(appointment["id"])
+    assert events[0]["detail"]["appointment"]["client_first_name"] == "Jane"
     assert stack.received_events(timeout=1, expected=1) == []
 
 
@@ -377,8 +390,9 @@ def test_a_repeated_booking_is_replayed_without_a_second_appointment_or_event(
     slot = _first_open_slot(stack.api_url, "sick")
     body = {
         "slot_id": slot["uuid"],
-        "client_id": "1002",
-        "patient_id": "2003",
+        "name": "Ana Nunez",
+        "email": "ANA.NUNEZ@example.com",
+        "patient_name": "chloe",
         "cf-turnstile-response": CAPTCHA_TOKEN,
     }
     headers = {"Idempotency-Key": f"it-{uuid.uuid4()}"}

@@ -34,6 +34,7 @@ API = "https://oliver.test/services/core/open_api/v1"
 SIGN_IN = "https://oliver.test/services/user/v1/auth/sign-in"
 LOCATION = "7d3c1f4e-2b8a-4c6d-9e0f-1a2b3c4d5e6f"
 TOKEN = "tok-secret-3f9a1c"  # a test token that no answer or log may ever show
+THROTTLE_KEY = "throttle-key-9d2e7b41c0a8f6e3"  # noqa: S105 - the HMAC key of visitor counters
 REGION = "us-east-1"
 
 
@@ -85,6 +86,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
             Name="booking/oliver",
             SecretString=json.dumps({"token": TOKEN, "location_id": LOCATION}),
         )["ARN"]
+        secrets.create_secret(Name="booking/throttle-key", SecretString=THROTTLE_KEY)
         events = boto3.client("events", region_name=REGION)
         events.create_event_bus(Name="bookings")
         sqs = boto3.client("sqs", region_name=REGION)
@@ -122,8 +124,22 @@ def env(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
         "ALLOWED_ORIGINS": "https://vet.example",
         "ALLOWED_REDIRECTS": "https://vet.example/booking",
         "POWERTOOLS_METRICS_NAMESPACE": "BookingWebhookTest",
+        "THROTTLE_KEY_SECRET_ID": "booking/throttle-key",
+        "PRACTICE_TIMEZONE": "America/Chicago",
+        "PRACTICE_PHONE": "+1 555 0100",
     }
-    for name in ("OLIVER_LOCATION_ID", "WEBHOOK_SOURCES", "WEBHOOK_SECRET_ID", "CAPTCHA_SECRET_ID"):
+    for name in (
+        "OLIVER_LOCATION_ID",
+        "WEBHOOK_SOURCES",
+        "WEBHOOK_SECRET_ID",
+        "CAPTCHA_SECRET_ID",
+        "THROTTLE_EXEMPT_CIDRS",
+        "THROTTLE_BOOKINGS_PER_IP",
+        "THROTTLE_OPEN_TIMES_PER_IP",
+        "THROTTLE_MISSES_PER_CONTACT",
+        "TRUSTED_EDGE",
+        "PRACTICE_NAME",
+    ):
         monkeypatch.delenv(name, raising=False)
     for name, value in values.items():
         monkeypatch.setenv(name, value)
@@ -134,9 +150,43 @@ def env(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     container.reset()
 
 
+#: The seeded client of the handler tests: Jane Doe and her dog Rex (ids as the lookups give
+#: them, strings; the create takes integers).
+JANE = {
+    "id": "1001",
+    "name": "Jane Doe",
+    "email": "jane@example.com",
+    "phone": "+15555550100",
+    "remote_id": "PIMS-C-77",
+    "patients": [{"id": "2001", "name": "Rex", "client_id": "1001", "species": "Canine"}],
+}
+#: What a public form posts for Jane's Rex (upstream gets client_id 1001 and patient_id 2001).
+JANE_BOOKS_REX = {
+    "slot_id": "slot-1",
+    "first_name": "Jane",
+    "last_name": "Doe",
+    "email": "jane@example.com",
+    "patient_name": "Rex",
+}
+
+
+def clients_found(*clients: dict[str, Any]) -> dict[str, Any]:
+    """A GET /clients answer."""
+    return {"success": True, "data": list(clients)}
+
+
 @pytest.fixture
 def oliver() -> Iterator[respx.MockRouter]:
     with respx.mock(assert_all_called=False) as router:
+        # Client lookups answer Jane to her own email and phone, nobody to anything else.
+        def lookup(request: Any) -> Any:
+            import httpx
+
+            params = request.url.params
+            found = params.get("email") == JANE["email"] or params.get("phone") == JANE["phone"]
+            return httpx.Response(200, json=clients_found(JANE) if found else clients_found())
+
+        router.get(f"{API}/clients", name="clients").mock(side_effect=lookup)
         yield router
 
 
@@ -231,11 +281,7 @@ def booking_event(
     form: bool = False,
     headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    fields = (
-        fields
-        if fields is not None
-        else {"slot_id": "slot-1", "client_id": 1001, "patient_id": 2001}
-    )
+    fields = fields if fields is not None else dict(JANE_BOOKS_REX)
     if form:
         body = urlencode({k: str(v) for k, v in fields.items()})
         content_type = "application/x-www-form-urlencoded"

@@ -748,9 +748,10 @@ def test_limits_are_count_per_seconds(template: dict[str, Any]) -> None:
     parameters = template["Parameters"]
     for name in LIMIT_PARAMETERS:
         pattern = parameters[name]["AllowedPattern"]
-        assert pattern == "^[0-9]+/[0-9]+$", name
+        assert pattern == "^[0-9]{1,6}/[1-9][0-9]{0,5}$", name
         assert re.fullmatch(pattern, parameters[name]["Default"]), name
-        for wrong in ("20", "20/", "/600", "20 / 600", "20/600s", "-1/60"):
+        # What the function's configuration refuses, the template refuses first.
+        for wrong in ("20", "20/", "/600", "20 / 600", "20/600s", "-1/60", "20/0", "1234567/60"):
             assert not re.fullmatch(pattern, wrong), (name, wrong)
 
 

@@ -75,6 +75,14 @@ class WebhookSource:
 
 
 @dataclass(frozen=True)
+class Limit:
+    """At most ``count`` events per ``seconds`` (``count`` 0: no limit)."""
+
+    count: int
+    seconds: int
+
+
+@dataclass(frozen=True)
 class Settings:
     oliver_secret_id: str
     event_bus_name: str
@@ -93,8 +101,27 @@ class Settings:
     default_phone_region: str = "US"
     #: How long a secret read is reused before Secrets Manager is asked again.
     secret_max_age_seconds: int = 300
-    #: How long an open-times answer is reused per query.
-    open_times_cache_seconds: int = 60
+    #: How long an open-times answer is reused per appointment type and practice day.
+    open_times_cache_seconds: int = 300
+    #: IANA zone of the practice: naive times are read in it, receipts and pages show it.
+    practice_timezone: str = "America/Chicago"
+    practice_name: str = ""
+    practice_phone: str = ""
+    #: Per-visitor throttling (public callers): counters live in this table, keyed by an HMAC
+    #: of the IP or contact with the key in ``throttle_key_secret_id``.
+    throttle_table_name: str | None = None
+    throttle_key_secret_id: str | None = None
+    throttle_exempt_cidrs: tuple[Any, ...] = ()
+    bookings_per_ip: Limit = Limit(20, 600)
+    open_times_per_ip: Limit = Limit(60, 60)
+    misses_per_contact: Limit = Limit(5, 3600)
+    #: ``cloudfront`` when the edge protection of the template sits in front of the API: the
+    #: visitor's IP is then read from ``CloudFront-Viewer-Address`` on verified requests.
+    trusted_edge: str = ""
+
+    @property
+    def table_for_throttling(self) -> str:
+        return self.throttle_table_name or self.idempotency_table_name
 
 
 def _text(value: str) -> str:
@@ -139,6 +166,38 @@ def _region(value: str) -> str:
     return value.strip()
 
 
+def _limit(value: str) -> Limit:
+    match = re.fullmatch(r"\s*([0-9]{1,6})\s*/\s*([0-9]{1,6})\s*", value)
+    if not match or int(match.group(2)) == 0:
+        raise _Invalid()
+    return Limit(int(match.group(1)), int(match.group(2)))
+
+
+def _cidrs(value: str) -> tuple[Any, ...]:
+    import ipaddress
+
+    try:
+        return tuple(ipaddress.ip_network(part, strict=False) for part in _csv(value))
+    except ValueError:
+        raise _Invalid() from None
+
+
+def _timezone(value: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value.strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        raise _Invalid() from None
+    return value.strip()
+
+
+def _edge(value: str) -> str:
+    if value.strip() not in ("", "cloudfront"):
+        raise _Invalid()
+    return value.strip()
+
+
 def _seconds(value: str) -> int:
     if not value.strip().isdigit():
         raise _Invalid()
@@ -164,6 +223,16 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "DEFAULT_PHONE_REGION": ("default_phone_region", _region),
     "SECRET_MAX_AGE_SECONDS": ("secret_max_age_seconds", _seconds),
     "OPEN_TIMES_CACHE_SECONDS": ("open_times_cache_seconds", _seconds),
+    "PRACTICE_TIMEZONE": ("practice_timezone", _timezone),
+    "PRACTICE_NAME": ("practice_name", _text),
+    "PRACTICE_PHONE": ("practice_phone", _text),
+    "THROTTLE_TABLE_NAME": ("throttle_table_name", _text),
+    "THROTTLE_KEY_SECRET_ID": ("throttle_key_secret_id", _text),
+    "THROTTLE_EXEMPT_CIDRS": ("throttle_exempt_cidrs", _cidrs),
+    "THROTTLE_BOOKINGS_PER_IP": ("bookings_per_ip", _limit),
+    "THROTTLE_OPEN_TIMES_PER_IP": ("open_times_per_ip", _limit),
+    "THROTTLE_MISSES_PER_CONTACT": ("misses_per_contact", _limit),
+    "TRUSTED_EDGE": ("trusted_edge", _edge),
 }
 _REQUIRED = ("OLIVER_SECRET_ID", "EVENT_BUS_NAME", "IDEMPOTENCY_TABLE_NAME", "EVENT_DLQ_URL")
 

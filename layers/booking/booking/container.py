@@ -18,10 +18,12 @@ from booking.budget import Budget
 from booking.captcha import CaptchaVerifier
 from booking.config import Settings, environment_fingerprint, get_settings
 from booking.credentials import CredentialProvider, secret_error
-from booking.idempotency import IdempotencyGuard, UnknownOutcomeMarkers
+from booking.idempotency import IdempotencyGuard
 from booking.oliver import OliverClient
-from booking.open_times import OpenTimesCache, SlotTimes
+from booking.open_times import OpenTimes
 from booking.publisher import EventPublisher
+from booking.store import Counters, UnknownOutcomeMarkers
+from booking.throttle import VisitorThrottle
 
 if TYPE_CHECKING:
     from booking.service import BookingService
@@ -100,13 +102,39 @@ def guard() -> IdempotencyGuard:
 
 
 @lru_cache(maxsize=1)
-def slot_times() -> SlotTimes:
-    return SlotTimes()
+def open_times() -> OpenTimes:
+    config = settings()
+    return OpenTimes(config.practice_timezone, config.open_times_cache_seconds)
 
 
 @lru_cache(maxsize=1)
-def open_times_cache() -> OpenTimesCache:
-    return OpenTimesCache(settings().open_times_cache_seconds)
+def _process_throttle_key() -> bytes:
+    from booking.telemetry import logger
+
+    logger.warning("THROTTLE_KEY_SECRET_ID is not set: visitor counters use a per-container key")
+    return os.urandom(32)
+
+
+def throttle_key() -> bytes:
+    """The HMAC key of visitor counters (a secret of its own, cached like every secret)."""
+    secret_id = settings().throttle_key_secret_id
+    if not secret_id:
+        return _process_throttle_key()
+    return str(read_secret(secret_id, "THROTTLE_KEY_SECRET_ID")).strip().encode()
+
+
+@lru_cache(maxsize=1)
+def throttle() -> VisitorThrottle:
+    from booking import telemetry
+
+    config = settings()
+    return VisitorThrottle(
+        Counters(aws_client("dynamodb"), config.table_for_throttling),
+        throttle_key,
+        config.throttle_exempt_cidrs,
+        config.default_phone_region,
+        count=telemetry.count,
+    )
 
 
 @lru_cache(maxsize=1)
@@ -131,17 +159,26 @@ def webhook_secret_document() -> Any:
 @lru_cache(maxsize=1)
 def booking_service() -> BookingService:
     # The logic and its pydantic models load with the first request that needs them.
-    from booking import telemetry
-    from booking.service import BookingService
+    from zoneinfo import ZoneInfo
 
+    from booking import telemetry
+    from booking.service import BookingService, Practice
+
+    config = settings()
     return BookingService(
         oliver=oliver(),
         credentials=credentials(),
         publisher=publisher(),
         guard=guard(),
-        markers=UnknownOutcomeMarkers(aws_client("dynamodb"), settings().idempotency_table_name),
-        slot_times=slot_times(),
-        phone_region=settings().default_phone_region,
+        markers=UnknownOutcomeMarkers(aws_client("dynamodb"), config.idempotency_table_name),
+        open_times=open_times(),
+        throttle=throttle(),
+        practice=Practice(
+            zone=ZoneInfo(config.practice_timezone),
+            phone=config.practice_phone,
+            phone_region=config.default_phone_region,
+            misses_per_contact=config.misses_per_contact,
+        ),
         count=telemetry.count,
     )
 
@@ -175,8 +212,9 @@ def reset() -> None:
         credentials,
         publisher,
         guard,
-        slot_times,
-        open_times_cache,
+        open_times,
+        _process_throttle_key,
+        throttle,
         captcha,
         booking_service,
     ):

@@ -1,7 +1,7 @@
 """Domain errors. Each carries the HTTP status and contract ``code`` it maps to, in one place.
 
-Messages are one human sentence and never contain a token, a client's details or upstream
-internals; upstream's own message is passed on only through ``BookingRejected`` (trimmed).
+Messages are one human sentence of ours and never contain a token, a client's details or
+upstream's words (those go to the log only, scrubbed).
 """
 
 from __future__ import annotations
@@ -36,6 +36,15 @@ class BookingError(Exception):
         self.retry_after = retry_after
 
 
+#: ``Retry-After`` is always a whole number of seconds in this range, whatever upstream said.
+RETRY_AFTER_RANGE = (1, 300)
+
+
+def clamp_retry_after(seconds: float) -> int:
+    low, high = RETRY_AFTER_RANGE
+    return int(min(high, max(low, seconds)))
+
+
 class MalformedBody(BookingError):
     status, code, message = 400, "malformed_body", "The request body could not be read."
 
@@ -56,8 +65,17 @@ class UnknownSource(BookingError):
     status, code, message = 404, "unknown_source", "No webhook source has this name."
 
 
+class NotFound(BookingError):
+    status, code, message = 404, "not_found", "There is nothing at this address."
+
+
+class MethodNotAllowed(BookingError):
+    status, code, message = 405, "method_not_allowed", "This address does not take this method."
+
+
 class SlotUnavailable(BookingError):
-    status, code, message = 409, "slot_unavailable", "This time is no longer available."
+    status, code = 409, "slot_unavailable"
+    message = "This time is no longer available; please choose another."
     follow_up = True
 
 
@@ -80,8 +98,36 @@ class ValidationFailed(BookingError):
 
 
 class BookingRejected(BookingError):
-    status, code, message = 422, "booking_rejected", "The practice could not accept this booking."
+    status, code = 422, "booking_rejected"
+    message = "The practice system did not accept this booking; the practice will contact you."
     follow_up = True
+
+
+class NotMatched(BookingError):
+    """A public caller's details did not match exactly one client and pet. One answer for every
+    kind of miss, so that a stranger learns nothing about who is a client."""
+
+    status, code = 422, "not_matched"
+    follow_up = True
+
+    def __init__(self, practice_phone: str = "", cause: str = "") -> None:
+        call = f" at {practice_phone}" if practice_phone else ""
+        super().__init__(
+            "Nothing is booked yet: these details did not match the practice's records. "
+            f"The practice has your request and will contact you; you can also call{call}."
+            if call
+            else "Nothing is booked yet: these details did not match the practice's records. "
+            "The practice has your request and will contact you."
+        )
+        #: For the log only: which part missed (client, pet, ambiguous).
+        self.cause = cause
+
+
+class HeldForReview(BookingError):
+    """This contact is over its ``not_matched`` limit: nothing is looked up, staff call back."""
+
+    status, code = 202, "held_for_review"
+    message = "The practice has your request and will contact you."
 
 
 class ClientNotFound(BookingError):
@@ -110,6 +156,12 @@ class IdempotencyKeyReused(BookingError):
 class RateLimited(BookingError):
     status, code, message = 429, "rate_limited", "Too many requests; retry later."
     follow_up = True
+
+
+class VisitorRateLimited(RateLimited):
+    """This visitor (IP) sent too many requests: nobody to follow up, nothing was looked at."""
+
+    follow_up = False
 
 
 class UpstreamError(BookingError):

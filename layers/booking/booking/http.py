@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -17,11 +18,59 @@ from booking.errors import (
     OriginNotAllowed,
     UnsupportedMediaType,
     ValidationFailed,
+    clamp_retry_after,
 )
 
 MAX_BODY_BYTES = 64 * 1024
 JSON_TYPES = ("application/json",)
-FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+#: Deeper JSON is refused before it is parsed (Python's parser would recurse until it fails).
+MAX_JSON_DEPTH = 32
+
+
+def _json_depth_exceeds(text: str, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether brackets outside strings nest deeper than ``limit``."""
+    if text.count("[") + text.count("{") <= limit:
+        return False
+    depth, in_string, escaped = 0, False, False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif ch in "]}":
+            depth -= 1
+    return False
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError("number out of range")
+    return value
+
+
+def read_json(data: bytes) -> Any:
+    """A JSON document of at most ``MAX_JSON_DEPTH`` levels, without NaN or Infinity."""
+    try:
+        text = data.decode("utf-8")
+        if _json_depth_exceeds(text):
+            raise MalformedBody("The request body is nested too deeply.")
+        return json.loads(text, parse_constant=_no_constants, parse_float=_finite)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise MalformedBody("The request body is not valid JSON.") from None
 
 
 def raw_body(event: Mapping[str, Any]) -> bytes:
@@ -51,10 +100,7 @@ def parse_fields(headers: Mapping[str, str], data: bytes) -> tuple[dict[str, Any
     """The submitted fields, and whether they came from a form (extra fields allowed)."""
     kind, header = media_type(headers)
     if kind in JSON_TYPES or kind.endswith("+json"):
-        try:
-            value = json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            raise MalformedBody("The request body is not valid JSON.") from None
+        value = read_json(data)
         if not isinstance(value, dict):
             raise ValidationFailed(
                 "The request body must be a JSON object.",
@@ -161,6 +207,12 @@ def with_query(url: str, params: Mapping[str, str]) -> str:
     return base + joiner + urlencode(params) + (f"#{fragment}" if fragment else "")
 
 
+def retry_after_header(error: BookingError) -> dict[str, str]:
+    if not error.retry_after:
+        return {}
+    return {"Retry-After": str(clamp_retry_after(error.retry_after))}
+
+
 def error_body(error: BookingError) -> dict[str, Any]:
     body: dict[str, Any] = {"success": False, "code": error.code, "message": error.message}
     if error.errors:
@@ -177,3 +229,19 @@ def html_page(title: str, message: str) -> str:
         f"<title>{escape(title)}</title><main><h1>{escape(title)}</h1>"
         f'<p>{escape(message)}</p><p><a href="javascript:history.back()">Back</a></p></main></html>'
     )
+
+
+def visitor_ip(
+    source_ip: str | None, headers: Mapping[str, str], edge_key: bytes | None
+) -> str | None:
+    """The visitor's address: API Gateway's source IP, or, behind the template's CloudFront
+    (``edge_key`` given), ``CloudFront-Viewer-Address`` on requests that carry the origin
+    secret CloudFront adds (so nobody can choose their own address by sending the header)."""
+    if edge_key is not None:
+        import hmac
+
+        offered = headers.get("x-origin-verify", "").encode("utf-8", "surrogatepass")
+        viewer = headers.get("cloudfront-viewer-address", "")
+        if viewer and hmac.compare_digest(offered, edge_key):
+            return viewer.rsplit(":", 1)[0].strip("[]")
+    return source_ip

@@ -12,28 +12,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
-import unicodedata
 from typing import TYPE_CHECKING, Any
 
 from booking.submission import Channel
+from booking.text import digits, fold
 
 if TYPE_CHECKING:
     from booking.models import BookingRequest
 
 RECORD_TTL_SECONDS = 24 * 60 * 60
-UNKNOWN_OUTCOME_PREFIX = "outcome-unknown#"
-
-
-def fold(text: str) -> str:
-    """Case-, accent- and spacing-insensitive form of a name."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return " ".join(bare.casefold().split())
-
-
-def _digits(phone: str) -> str:
-    return "".join(ch for ch in phone if ch.isdigit())
 
 
 def normalised_booking(booking: BookingRequest) -> dict[str, Any]:
@@ -42,10 +29,11 @@ def normalised_booking(booking: BookingRequest) -> dict[str, Any]:
     elif booking.client_remote_id is not None:
         client = {"client_remote_id": fold(booking.client_remote_id)}
     else:
+        first, last = booking.name_words()
         client = {
-            "first_name": fold(booking.first_name or ""),
-            "last_name": fold(booking.last_name or ""),
-            "phone": _digits(booking.phone or ""),
+            "first_name": " ".join(first),
+            "last_name": " ".join(last),
+            "phone": digits(booking.phone),
             "email": fold(booking.email or ""),
         }
     if booking.patient_id is not None:
@@ -68,53 +56,6 @@ def idempotency_key(channel: Channel, explicit_key: str | None, booking: Booking
     if explicit_key:
         return f"{namespace}:key:{explicit_key}"
     return f"{namespace}:booking:{fingerprint(booking)}"
-
-
-class UnknownOutcomeMarkers:
-    """Remembers bookings whose create may have reached Oliver without an answer, so that a
-    retry of the same booking looks for the appointment before creating it again.
-
-    Best effort: a DynamoDB fault here must never turn a booking's answer into an error, so
-    every method reports failure by its return value instead of raising."""
-
-    def __init__(self, dynamodb_client: Any, table_name: str) -> None:
-        self._client = dynamodb_client
-        self._table = table_name
-
-    def _id(self, key: str) -> dict[str, dict[str, str]]:
-        digest = hashlib.sha256(key.encode()).hexdigest()
-        return {"id": {"S": UNKNOWN_OUTCOME_PREFIX + digest}}
-
-    def mark(self, key: str, since: str) -> bool:
-        item = {
-            **self._id(key),
-            "since": {"S": since},
-            "expiration": {"N": str(int(time.time()) + RECORD_TTL_SECONDS)},
-        }
-        try:
-            self._client.put_item(TableName=self._table, Item=item)
-        except Exception:
-            return False
-        return True
-
-    def since(self, key: str) -> str | None:
-        try:
-            answer = self._client.get_item(
-                TableName=self._table, Key=self._id(key), ConsistentRead=True
-            )
-        except Exception:
-            return None
-        item = answer.get("Item")
-        if not item or int(item.get("expiration", {}).get("N", "0")) < time.time():
-            return None
-        return str(item["since"]["S"])
-
-    def clear(self, key: str) -> bool:
-        try:
-            self._client.delete_item(TableName=self._table, Key=self._id(key))
-        except Exception:
-            return False
-        return True
 
 
 def _replayed(response: Any, idempotent_data: Any) -> Any:

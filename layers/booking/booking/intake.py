@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from booking.errors import FieldError, ValidationFailed
-from booking.models import BookingRequest, OpenTimesQuery
+from booking.models import PARTNER_ONLY_FIELDS, BookingRequest, OpenTimesQuery
 
 CAPTCHA_FIELD = "cf-turnstile-response"
 MAX_KEY_LENGTH = 255
@@ -52,9 +52,10 @@ def take_spam_fields(fields: dict[str, Any], honeypot_field: str) -> Spam:
     )
 
 
-def read_booking(fields: Mapping[str, Any], from_form: bool) -> BookingRequest:
+def read_booking(fields: Mapping[str, Any], from_form: bool, public: bool) -> BookingRequest:
     """Validate a submission. Forms may carry extra fields (buttons, tracking): ignored. JSON
-    may not: unknown fields are named in the 422."""
+    may not: unknown fields are named in the 422. A ``public`` caller may not send the fields
+    only a signed partner may (ids, status): each is named in the 422."""
     known = BookingRequest.model_fields
     values = {
         name: value
@@ -63,13 +64,23 @@ def read_booking(fields: Mapping[str, Any], from_form: bool) -> BookingRequest:
         and not (isinstance(value, str) and not value.strip())
         and (name in known or not from_form)
     }
+    refused = [
+        FieldError(name, "is not accepted from a public form; identify by name, contact and pet")
+        for name in PARTNER_ONLY_FIELDS
+        if public and name in values
+    ]
+    if refused:
+        raise ValidationFailed(errors=refused)
     try:
         booking = BookingRequest.model_validate(values)
     except ValidationError as exc:
         failed = validation_errors(exc)
         # Name every problem at once: a missing slot must not hide a half-given client.
-        given = BookingRequest.model_construct(**{k: v for k, v in values.items() if k in known})
         named = {error.field for error in failed.errors}
+        # What did validate, with a stand-in for what did not (present, but not readable).
+        given = BookingRequest.model_construct(
+            **{k: (v if k not in named else "?") for k, v in values.items() if k in known}
+        )
         failed.errors += [e for e in given.identification_errors() if e.field not in named]
         raise failed from None
     errors = booking.identification_errors()

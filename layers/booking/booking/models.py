@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from booking.errors import FieldError
+from booking.text import has_control_characters, split_full_name
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 RemoteId = Annotated[str, StringConstraints(min_length=1, max_length=100)]
@@ -20,8 +21,9 @@ AppointmentStatus = Literal["REQUESTED", "ACCEPTED", "CONFIRMED"]
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+$")
 
 #: The fields Oliver's create-appointment endpoint takes; nothing else is ever sent upstream.
-UPSTREAM_FIELDS = (
-    "slot_id",
+#: Those that identify the client or the pet are replaced by the ids matching found when a
+#: booking names its pet instead; the others are sent as given.
+UPSTREAM_IDENTITY_FIELDS = (
     "client_id",
     "client_remote_id",
     "first_name",
@@ -30,9 +32,11 @@ UPSTREAM_FIELDS = (
     "email",
     "patient_id",
     "patient_remote_id",
-    "note",
-    "status",
 )
+UPSTREAM_FIELDS = ("slot_id", *UPSTREAM_IDENTITY_FIELDS, "note", "status")
+#: Fields only a signed partner may send: a public caller cannot address a record by id, nor
+#: skip the practice's review of a request.
+PARTNER_ONLY_FIELDS = ("client_id", "client_remote_id", "patient_id", "patient_remote_id", "status")
 
 
 class BookingRequest(BaseModel):
@@ -47,6 +51,11 @@ class BookingRequest(BaseModel):
     client_remote_id: RemoteId | None = Field(default=None, description="The client's PIMS id.")
     first_name: Name | None = Field(default=None, description="Client's first name.")
     last_name: Name | None = Field(default=None, description="Client's last name.")
+    name: Name | None = Field(
+        default=None,
+        description="Client's full name, instead of first_name and last_name "
+        '("First Last" or "Last, First").',
+    )
     phone: str | None = Field(default=None, max_length=40, description="Client's phone number.")
     email: str | None = Field(default=None, max_length=254, description="Client's email.")
     patient_id: int | None = Field(default=None, gt=0, description="Oliver's patient id.")
@@ -64,6 +73,18 @@ class BookingRequest(BaseModel):
     utm_campaign: Utm | None = None
     success_url: Url | None = Field(default=None, description="Where a plain HTML form returns.")
     failure_url: Url | None = Field(default=None, description="Where a failed HTML form returns.")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _plain_text(cls, value: object, info: Any) -> object:
+        if not isinstance(value, str):
+            return value
+        if info.field_name == "note":
+            # Browsers send a textarea's line breaks as CRLF.
+            value = value.replace("\r\n", "\n").replace("\r", "\n")
+        if has_control_characters(value, multiline=info.field_name == "note"):
+            raise ValueError("contains control characters")
+        return value
 
     @field_validator("client_id", "patient_id", mode="before")
     @classmethod
@@ -95,17 +116,21 @@ class BookingRequest(BaseModel):
     def identification_errors(self) -> list[FieldError]:
         """The upstream's one-of rules for the client and the patient, with what is missing."""
         errors: list[FieldError] = []
-        by_name = any((self.first_name, self.last_name, self.phone, self.email))
+        if self.name is not None and (self.first_name or self.last_name):
+            errors.append(FieldError("name", "give either name or first_name and last_name"))
+        elif self.name is not None and not all(self.split_name()):
+            errors.append(FieldError("name", "must hold a first and a last name"))
+        by_name = any((self.first_name, self.last_name, self.name, self.phone, self.email))
         if self.client_id is None and self.client_remote_id is None:
             if not by_name:
                 errors.append(
                     FieldError(
                         "client_id",
                         "identify the client by client_id, client_remote_id, or first_name, "
-                        "last_name and phone or email",
+                        "last_name (or name) and phone or email",
                     )
                 )
-            else:
+            elif self.name is None:
                 for name in ("first_name", "last_name"):
                     if getattr(self, name) is None:
                         errors.append(
@@ -136,17 +161,44 @@ class BookingRequest(BaseModel):
         return errors
 
     def identifies_client_by_contact(self) -> bool:
-        return bool(self.first_name and self.last_name and (self.phone or self.email))
+        first, last = self.split_name()
+        return bool(first and last and (self.phone or self.email))
+
+    def split_name(self) -> tuple[str, str]:
+        """(first name, last name) as given, from ``first_name``/``last_name`` or ``name``."""
+        if self.name is None:
+            return self.first_name or "", self.last_name or ""
+        if "," in self.name:
+            last, _, first = self.name.partition(",")
+            return first.strip(), last.strip()
+        first, _, last = self.name.strip().partition(" ")
+        return first, last.strip()
+
+    def name_words(self) -> tuple[list[str], list[str]]:
+        """Folded (first-name words, last-name words), middle names dropped, for matching."""
+        if self.name is not None:
+            return split_full_name(self.name)
+        return split_full_name(f"{self.last_name or ''}, {self.first_name or ''}")
+
+    def partner_only_fields(self) -> list[str]:
+        return [name for name in PARTNER_ONLY_FIELDS if getattr(self, name) is not None]
 
     def needs_lookup(self) -> bool:
         """Booking by pet name: Oliver's ids must be found before the create."""
         return self.patient_id is None and self.patient_remote_id is None
 
-    def upstream_body(self) -> dict[str, Any]:
-        """The create-appointment body: only upstream fields, only those given (no nulls)."""
-        return {
-            name: value for name in UPSTREAM_FIELDS if (value := getattr(self, name)) is not None
-        }
+    def upstream_body(self, identity: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The create-appointment body: only upstream fields, only those given (no nulls).
+        ``identity`` (the client and pet ids matching found) replaces what identifies them."""
+        first, last = self.split_name()
+        given = {**self.model_dump(include=set(UPSTREAM_FIELDS)), "first_name": first or None}
+        given["last_name"] = last or None
+        if identity is not None:
+            given = {
+                **{k: v for k, v in given.items() if k not in UPSTREAM_IDENTITY_FIELDS},
+                **identity,
+            }
+        return {name: given[name] for name in UPSTREAM_FIELDS if given.get(name) is not None}
 
 
 class OpenTimesQuery(BaseModel):
@@ -173,7 +225,7 @@ class _EventDetail(BaseModel):
 
     version: Literal[1] = 1
     event_id: str = Field(description="Stable id: consumers drop duplicates on it.")
-    channel: Literal["form", "webhook"]
+    channel: Literal["form", "page", "webhook"]
     webhook_source: str | None
     idempotency_key: str
     request_id: str

@@ -8,6 +8,7 @@ provably never reached it (the connection was never made); every other doubt is 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -15,6 +16,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from booking.budget import Budget
+from booking.credentials import CredentialProvider
 from booking.errors import (
     BookingRejected,
     FieldError,
@@ -24,7 +26,9 @@ from booking.errors import (
     UpstreamError,
     UpstreamUnavailable,
     ValidationFailed,
+    clamp_retry_after,
 )
+from booking.text import scrub
 
 SIGN_IN_PATH = "/services/user/v1/auth/sign-in"
 #: Per-call caps; the invocation's remaining time lowers them further.
@@ -49,22 +53,28 @@ class CreateOutcomeUnknown(Exception):
     """The create may have reached upstream, but its result is not known."""
 
 
-def trim_message(message: object, default: str) -> str:
-    """Upstream's message on one line of at most 200 characters."""
-    text = " ".join(str(message).split()) if isinstance(message, str) else ""
-    return (text or default)[:200]
-
-
 def retry_after_seconds(response: httpx.Response, default: int = DEFAULT_RETRY_AFTER) -> int:
+    """Upstream's ``Retry-After`` (seconds or an HTTP date), kept within our own bounds."""
     value = response.headers.get("retry-after", "").strip()
-    if value.isdigit():
-        return max(1, int(value))
+    if value.isascii() and value.isdigit():
+        return clamp_retry_after(int(value[:6]))
     if value:
         try:
-            return max(1, int(parsedate_to_datetime(value).timestamp() - time.time()))
-        except (TypeError, ValueError):
+            return clamp_retry_after(parsedate_to_datetime(value).timestamp() - time.time())
+        except (TypeError, ValueError, OverflowError):
             pass
     return default
+
+
+def _log_refusal(response: httpx.Response, envelope: dict[str, Any] | None) -> None:
+    """Upstream's own words go to our log only, scrubbed of anything personal."""
+    from booking.telemetry import logger
+
+    message = envelope.get("message") if envelope else None
+    logger.info(
+        "upstream refused the create",
+        extra={"upstream_status": response.status_code, "upstream_message": scrub(message)},
+    )
 
 
 def _envelope(response: httpx.Response) -> dict[str, Any] | None:
@@ -278,16 +288,70 @@ class OliverClient:
             if envelope is None:
                 raise CreateOutcomeUnknown()
             if not envelope["success"]:
-                raise BookingRejected(
-                    trim_message(envelope.get("message"), BookingRejected.message)
-                )
+                _log_refusal(response, envelope)
+                raise BookingRejected()
             data = envelope.get("data")
             if not isinstance(data, dict) or data.get("id") in (None, ""):
                 raise CreateOutcomeUnknown()
             return envelope
-        message = envelope.get("message") if envelope else None
+        _log_refusal(response, envelope)
         if status == 409:
-            raise SlotUnavailable(trim_message(message, SlotUnavailable.message))
+            raise SlotUnavailable()
         if status in (400, 404, 422):
-            raise BookingRejected(trim_message(message, BookingRejected.message))
+            raise BookingRejected()
         raise UpstreamError()
+
+
+class OliverGateway:
+    """Oliver for one request: callers say what they want, the gateway brings the credentials.
+    After a 401 it reads the secret afresh (or signs in again) and retries once; a second 401
+    is ``UpstreamAuthFailed``."""
+
+    def __init__(
+        self,
+        client: OliverClient,
+        credentials: CredentialProvider,
+        request_id: str,
+        budget: Budget,
+    ) -> None:
+        self.client = client
+        self.api_url = client.api_url
+        self._credentials = credentials
+        self._request_id = request_id
+        self.budget = budget
+
+    def _call(self, operation: Callable[..., Any], *args: Any) -> Any:
+        try:
+            credentials = self._credentials.get(self.budget)
+            return operation(
+                *args, credentials.token, credentials.location_id, self._request_id, self.budget
+            )
+        except Unauthorized:
+            pass
+        try:
+            credentials = self._credentials.refresh(self.budget)
+            return operation(
+                *args, credentials.token, credentials.location_id, self._request_id, self.budget
+            )
+        except Unauthorized:
+            raise UpstreamAuthFailed() from None
+
+    def open_times(self, query: dict[str, str]) -> list[dict[str, Any]]:
+        return self._call(self.client.open_times, query)  # type: ignore[no-any-return]
+
+    def find_clients(self, params: dict[str, str]) -> list[dict[str, Any]]:
+        return self._call(self.client.find_clients, params)  # type: ignore[no-any-return]
+
+    def get_client(self, client_id: str) -> dict[str, Any] | None:
+        return self._call(self.client.get_client, client_id)  # type: ignore[no-any-return]
+
+    def list_patients(self, client_id: str) -> list[dict[str, Any]]:
+        return self._call(self.client.list_patients, client_id)  # type: ignore[no-any-return]
+
+    def list_appointments(self, updated_from: str, updated_to: str) -> list[dict[str, Any]]:
+        return self._call(  # type: ignore[no-any-return]
+            self.client.list_appointments, updated_from, updated_to
+        )
+
+    def create_appointment(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self._call(self.client.create_appointment, body)  # type: ignore[no-any-return]

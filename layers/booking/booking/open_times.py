@@ -1,5 +1,6 @@
-"""GET /open-times: Oliver's open times for a page, cached briefly per query so that a busy
-site does not hammer upstream, and remembered so an unknown booking can be matched by time."""
+"""GET /open-times: Oliver's open times for a page, cached per appointment type and practice
+day (queries minutes apart share one upstream call), and each slot remembered so that a booking
+whose outcome is unknown can be matched by time, and a receipt can be written for a decoy."""
 
 from __future__ import annotations
 
@@ -8,69 +9,117 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
-from booking.times import parse_time
+from booking.text import parse_time
 
 if TYPE_CHECKING:
     from booking.models import OpenTimesQuery
+    from booking.oliver import OliverGateway
 
 
-MAX_CACHED_QUERIES = 256
-
-
-def upstream_query(query: OpenTimesQuery) -> dict[str, str]:
-    """The upstream body, with the start folded to the minute so that pages asking for "now"
-    share one cached answer."""
-    start = datetime.fromisoformat(query.search_from_date.replace("Z", "+00:00"))
-    if start.tzinfo is None:
-        start = start.replace(tzinfo=UTC)
-    start = start.astimezone(UTC).replace(second=0, microsecond=0)
-    return {
-        "search_from_date": start.isoformat().replace("+00:00", "Z"),
-        "appointment_type": query.appointment_type,
-    }
-
-
-class OpenTimesCache:
-    def __init__(self, ttl_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.ttl = ttl_seconds
-        self._clock = clock
-        self._entries: dict[tuple[str, str], tuple[float, list[dict[str, Any]]]] = {}
-        self._lock = threading.Lock()
-
-    def get_or_fetch(
-        self, body: dict[str, str], fetch: Callable[[], list[dict[str, Any]]]
-    ) -> list[dict[str, Any]]:
-        key = (body["search_from_date"], body["appointment_type"])
-        now = self._clock()
-        with self._lock:
-            hit = self._entries.get(key)
-        if hit and hit[0] > now:
-            return hit[1]
-        days = fetch()
-        with self._lock:
-            self._entries[key] = (now + self.ttl, days)
-            if len(self._entries) > MAX_CACHED_QUERIES:
-                expired = [k for k, (until, _) in self._entries.items() if until <= now]
-                for stale in expired or [next(iter(self._entries))]:
-                    self._entries.pop(stale, None)
-        return days
+MAX_CACHED_DAYS = 256
 
 
 class SlotTimes:
-    """Start times of slots this container has seen in open-times answers (bounded)."""
+    """(start, end) of slots this container has seen in open-times answers (bounded)."""
 
     def __init__(self, capacity: int = 5000) -> None:
-        self._starts: dict[str, str] = {}
+        self._slots: dict[str, tuple[str, str | None]] = {}
         self._capacity = capacity
 
     def remember(self, days: list[dict[str, Any]]) -> None:
         for day in days:
             for slot in day.get("times") or []:
                 if isinstance(slot, dict) and slot.get("uuid") and slot.get("start"):
-                    self._starts[str(slot["uuid"])] = str(slot["start"])
-        while len(self._starts) > self._capacity:
-            self._starts.pop(next(iter(self._starts)))
+                    end = str(slot["end"]) if slot.get("end") else None
+                    self._slots[str(slot["uuid"])] = (str(slot["start"]), end)
+        while len(self._slots) > self._capacity:
+            self._slots.pop(next(iter(self._slots)))
 
     def start_of(self, slot_id: str) -> datetime | None:
-        return parse_time(self._starts.get(slot_id))
+        return parse_time((self._slots.get(slot_id) or (None, None))[0])
+
+    def end_of(self, slot_id: str) -> datetime | None:
+        return parse_time((self._slots.get(slot_id) or (None, None))[1])
+
+
+class OpenTimes:
+    def __init__(
+        self,
+        zone: str,
+        ttl_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.zone = ZoneInfo(zone)
+        self.ttl = ttl_seconds
+        self.slots = SlotTimes()
+        self._clock = clock
+        self._now = now
+        self._entries: dict[tuple[str, str], tuple[float, list[dict[str, Any]]]] = {}
+        self._lock = threading.Lock()
+
+    def search(self, query: OpenTimesQuery, oliver: OliverGateway) -> list[dict[str, Any]]:
+        """The open times from the query's time on, as Oliver gives them (days with times)."""
+        requested = parse_time(query.search_from_date, self.zone)
+        assert requested is not None  # validated by the model
+        now = self._now()
+        requested = max(requested, now)
+        day = requested.astimezone(self.zone).date()
+        key = (query.appointment_type, day.isoformat())
+        with self._lock:
+            hit = self._entries.get(key)
+        if hit is None or hit[0] <= self._clock():
+            day_start = datetime(day.year, day.month, day.day, tzinfo=self.zone)
+            start = max(day_start, now).astimezone(UTC).replace(second=0, microsecond=0)
+            body = {
+                "search_from_date": start.isoformat().replace("+00:00", "Z"),
+                "appointment_type": query.appointment_type,
+            }
+            days = oliver.open_times(body)
+            self.slots.remember(days)
+            self._store(key, days)
+        else:
+            days = hit[1]
+        return _from(days, requested.replace(second=0, microsecond=0))
+
+    def _store(self, key: tuple[str, str], days: list[dict[str, Any]]) -> None:
+        now = self._clock()
+        with self._lock:
+            self._entries[key] = (now + self.ttl, days)
+            if len(self._entries) > MAX_CACHED_DAYS:
+                expired = [k for k, (until, _) in self._entries.items() if until <= now]
+                for stale in expired or [next(iter(self._entries))]:
+                    self._entries.pop(stale, None)
+
+    def forget_slot(self, slot_id: str) -> None:
+        """A slot upstream says is taken leaves every cached answer of this container at once."""
+        with self._lock:
+            for key, (until, days) in list(self._entries.items()):
+                kept = [
+                    {
+                        **day,
+                        "times": [t for t in day.get("times") or [] if t.get("uuid") != slot_id],
+                    }
+                    for day in days
+                ]
+                self._entries[key] = (until, kept)
+
+
+def _from(days: list[dict[str, Any]], moment: datetime) -> list[dict[str, Any]]:
+    """Only the times that start at or after ``moment`` (a cached day may be asked later)."""
+    kept = []
+    for day in days:
+        if not isinstance(day, dict):
+            continue
+        times = [
+            slot
+            for slot in day.get("times") or []
+            if isinstance(slot, dict)
+            and ((start := parse_time(slot.get("start"))) is None or start >= moment)
+        ]
+        if day.get("times") and not times:
+            continue  # every time of this day is before the query's
+        kept.append({**day, "times": times})
+    return kept

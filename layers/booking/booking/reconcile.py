@@ -8,20 +8,18 @@ anything else leaves the outcome unknown.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from booking.errors import BookingError
-from booking.idempotency import fold
-from booking.pet_lookup import upstream_id
-from booking.times import iso, parse_time
+from booking.matching import upstream_id
+from booking.text import digits, fold, iso, parse_time
 
 if TYPE_CHECKING:
-    from booking.oliver import OliverClient
+    from booking.models import BookingRequest
+    from booking.oliver import OliverGateway
     from booking.open_times import SlotTimes
-    from booking.submission import Submission
 
 #: How far back (and forward, for clock skew) the lookup for an unknown outcome searches.
 LOOKUP_WINDOW = timedelta(minutes=2)
@@ -41,10 +39,6 @@ class Party:
     patient_remote_id: str | None = None
 
 
-def _digits(value: str | None) -> str:
-    return "".join(ch for ch in value or "" if ch.isdigit())
-
-
 def as_created(appointment: dict[str, Any]) -> dict[str, Any]:
     """An appointment from a list answer (string id) in the create answer's shape (integer)."""
     number = upstream_id(appointment.get("id"))
@@ -52,37 +46,31 @@ def as_created(appointment: dict[str, Any]) -> dict[str, Any]:
 
 
 def find_created(
-    sub: Submission,
+    booking: BookingRequest,
     party: Party,
     since: datetime,
-    ask: Callable[..., Any],
-    oliver: OliverClient,
+    oliver: OliverGateway,
     slot_times: SlotTimes,
 ) -> dict[str, Any] | None:
-    """The appointment this booking created, when exactly one matches; else None.
-
-    ``ask(operation, *args)`` calls an Oliver operation with the current credentials."""
-    if not sub.budget.allows(0.3):
+    """The appointment this booking created, when exactly one matches; else None."""
+    if not oliver.budget.allows(0.3):
         return None
-    if sub.booking.client_id is not None and party.first_name is None:
-        party = _party_of_client(sub, party, ask, oliver)
+    if booking.client_id is not None and party.first_name is None:
+        party = _party_of_client(booking.client_id, party, oliver)
     start, end = since - LOOKUP_WINDOW, datetime.now(UTC) + LOOKUP_WINDOW
     try:
-        listed = ask(oliver.list_appointments, iso(start), iso(end))
+        listed = oliver.list_appointments(iso(start), iso(end))
     except BookingError:
         return None
-    slot_start = slot_times.start_of(sub.booking.slot_id)
+    slot_start = slot_times.start_of(booking.slot_id)
     matches = [a for a in listed if _matches(a, party, slot_start, start)]
     unique = {str(a.get("id")): a for a in matches}
     return next(iter(unique.values())) if len(unique) == 1 else None
 
 
-def _party_of_client(
-    sub: Submission, party: Party, ask: Callable[..., Any], oliver: OliverClient
-) -> Party:
-    client_id = str(sub.booking.client_id)
+def _party_of_client(client_id: int, party: Party, oliver: OliverGateway) -> Party:
     try:
-        client = ask(oliver.get_client, client_id)
+        client = oliver.get_client(str(client_id))
     except BookingError:
         return party
     if not client:
@@ -118,7 +106,7 @@ def _matches(
         if client_ok and party.email and appointment.get("client_email"):
             client_ok = fold(party.email) == fold(str(appointment["client_email"]))
         elif client_ok and party.phone and appointment.get("client_phone"):
-            client_ok = _digits(party.phone)[-10:] == _digits(appointment["client_phone"])[-10:]
+            client_ok = digits(party.phone)[-10:] == digits(appointment["client_phone"])[-10:]
     else:
         return False
     if not client_ok:

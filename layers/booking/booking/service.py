@@ -1,34 +1,55 @@
 """The booking logic: no HTTP and no AWS here, only models, errors and the adapters' methods.
 
-``BookingService.submit`` books a validated request exactly once per idempotency key:
-resolve the client and pet by name when no ids were given, create the appointment in Oliver
-(settling unknown outcomes with a lookup, never a blind retry), announce it on EventBridge, and
-emit ``Booking Failed`` for every failure staff should follow up. Booking by pet name lives in
-``booking.pet_lookup`` and settling an unknown outcome in ``booking.reconcile``.
+``BookingService.submit`` books a validated request exactly once per idempotency key: match the
+visitor and pet when no ids were given (``booking.matching``), create the appointment in Oliver
+(settling unknown outcomes with a lookup, never a blind retry: ``booking.reconcile``), announce
+it on EventBridge, and emit ``Booking Failed`` for every failure staff should follow up.
+
+Public callers (forms) are anonymous: they are throttled per contact (``booking.throttle``),
+every kind of miss is one ``not_matched`` answer, and every answer is a receipt that carries
+nothing the visitor did not type in, whichever channel booked.
 """
 
 from __future__ import annotations
 
+import random
 import uuid
 from collections.abc import Callable
-from datetime import datetime
-from functools import partial
-from typing import Any, Protocol
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol
+from zoneinfo import ZoneInfo
 
 from booking.budget import Budget
 from booking.credentials import CredentialProvider
-from booking.errors import BookingError, OutcomeUnknown, UpstreamAuthFailed, UpstreamError
-from booking.idempotency import UnknownOutcomeMarkers, fingerprint, idempotency_key
-from booking.models import AppointmentBookedDetail, BookingFailedDetail
-from booking.oliver import CreateOutcomeUnknown, OliverClient, Unauthorized
-from booking.open_times import SlotTimes
-from booking.pet_lookup import find_client_and_pet, upstream_id
+from booking.errors import (
+    AmbiguousMatch,
+    BookingError,
+    ClientNotFound,
+    HeldForReview,
+    NotMatched,
+    OutcomeUnknown,
+    PatientNotFound,
+    SlotUnavailable,
+    UpstreamError,
+)
+from booking.idempotency import fingerprint, idempotency_key
+from booking.matching import find_client_and_pet
+from booking.models import AppointmentBookedDetail, BookingFailedDetail, BookingRequest
+from booking.oliver import CreateOutcomeUnknown, OliverClient, OliverGateway
+from booking.open_times import OpenTimes
 from booking.publisher import EventPublisher
 from booking.reconcile import Party, as_created, find_created
+from booking.store import UnknownOutcomeMarkers
 from booking.submission import BookingResult, Submission
-from booking.times import iso, parse_time
+from booking.text import iso, parse_time
+from booking.throttle import VisitorThrottle
+
+if TYPE_CHECKING:
+    from booking.models import OpenTimesQuery
 
 EVENT_NAMESPACE = uuid.UUID("5f0c3b7e-8d0a-4f6b-9a59-6a1f2d2b7c11")
+MISSES = (ClientNotFound, PatientNotFound, AmbiguousMatch)
 
 
 class Guard(Protocol):
@@ -39,6 +60,16 @@ class Guard(Protocol):
     ) -> tuple[dict[str, Any], bool]: ...
 
 
+@dataclass(frozen=True)
+class Practice:
+    """What the service says about the practice, and the limits it keeps for visitors."""
+
+    zone: ZoneInfo
+    phone: str
+    phone_region: str
+    misses_per_contact: Any
+
+
 class BookingService:
     def __init__(
         self,
@@ -47,8 +78,9 @@ class BookingService:
         publisher: EventPublisher,
         guard: Guard,
         markers: UnknownOutcomeMarkers,
-        slot_times: SlotTimes,
-        phone_region: str,
+        open_times: OpenTimes,
+        throttle: VisitorThrottle,
+        practice: Practice,
         count: Callable[[str], None] = lambda _name: None,
     ) -> None:
         self.oliver = oliver
@@ -56,127 +88,138 @@ class BookingService:
         self.publisher = publisher
         self.guard = guard
         self.markers = markers
-        self.slot_times = slot_times
-        self.phone_region = phone_region
+        self.open_times = open_times
+        self.throttle = throttle
+        self.practice = practice
         self.count = count
 
-    # -- entry point ---------------------------------------------------------------------------
+    def gateway(self, request_id: str, budget: Budget) -> OliverGateway:
+        return OliverGateway(self.oliver, self.credentials, request_id, budget)
+
+    # -- entry points ----------------------------------------------------------------------------
+
+    def search_open_times(
+        self, query: OpenTimesQuery, request_id: str, budget: Budget
+    ) -> list[dict[str, Any]]:
+        days = self.open_times.search(query, self.gateway(request_id, budget))
+        return days[: query.days] if query.days else days
 
     def submit(self, sub: Submission) -> BookingResult:
         key = idempotency_key(sub.channel, sub.explicit_key, sub.booking)
+        if sub.channel.public and self.throttle.is_held(
+            sub.booking, self.practice.misses_per_contact
+        ):
+            self._hold(sub, key)
         try:
             response, replayed = self.guard.run_once(
                 key, fingerprint(sub.booking), lambda: self._book(sub, key)
             )
         except BookingError as exc:
             self.count(f"Booking_{exc.code}")
+            if isinstance(exc, NotMatched):
+                self.throttle.record_miss(sub.booking, self.practice.misses_per_contact)
             if exc.follow_up:
                 self._publish_failed(sub, key, exc)
             raise
         self.count("BookingReplayed" if replayed else "BookingCreated")
         return BookingResult(response["status"], response["body"], replayed)
 
-    def call_oliver(
-        self, operation: Callable[..., Any], *args: Any, request_id: str, budget: Budget
-    ) -> Any:
-        """``operation(*args, token, location_id, request_id, budget)`` with the current
-        credentials; after a 401, read the secret afresh (or sign in again) and retry once."""
-        try:
-            credentials = self.credentials.get(budget)
-            return operation(*args, credentials.token, credentials.location_id, request_id, budget)
-        except Unauthorized:
-            pass
-        try:
-            credentials = self.credentials.refresh(budget)
-            return operation(*args, credentials.token, credentials.location_id, request_id, budget)
-        except Unauthorized:
-            raise UpstreamAuthFailed() from None
-
-    def _oliver(self, sub: Submission, operation: Callable[..., Any], *args: Any) -> Any:
-        return self.call_oliver(operation, *args, request_id=sub.request_id, budget=sub.budget)
-
-    def _ask(self, sub: Submission) -> Callable[..., Any]:
-        """``ask(operation, *args)``: an Oliver operation called for this submission."""
-        return partial(self._oliver, sub)
+    def decoy(self, booking_fields: dict[str, Any]) -> BookingResult:
+        """What a bot that filled the honeypot is told: a receipt like any other, for nothing."""
+        slot_id = str(booking_fields.get("slot_id") or "")
+        start = self.open_times.slots.start_of(slot_id)
+        end = self.open_times.slots.end_of(slot_id)
+        if start is None:
+            tomorrow = datetime.now(self.practice.zone) + timedelta(days=1)
+            start = tomorrow.replace(hour=9, minute=0, second=0, microsecond=0)
+        pet = booking_fields.get("patient_name")
+        appointment = {
+            "id": random.randint(100_000, 999_999),  # noqa: S311 - a decoy, not a secret
+            "status": "REQUESTED",
+            "booking_date": start.isoformat(),
+            "end_date": (end or start + timedelta(minutes=20)).isoformat(),
+            "patient_name": pet.strip()[:100] if isinstance(pet, str) else "",
+        }
+        return BookingResult(201, self._receipt(appointment), False)
 
     # -- one booking -----------------------------------------------------------------------------
 
+    def _hold(self, sub: Submission, key: str) -> None:
+        """Over its miss limit: nothing is looked up; staff call the visitor back, once a day."""
+        error = HeldForReview()
+        self.count("BookingHeldForReview")
+        if self.throttle.first_today("held", sub.booking):
+            name = f"held:{self.throttle.contact_day(sub.booking)}"
+            self._publish_failed(sub, key, error, event_name=name)
+        raise error
+
     def _book(self, sub: Submission, key: str) -> dict[str, Any]:
-        body, party = self._upstream_request(sub)
+        oliver = self.gateway(sub.request_id, sub.budget)
+        try:
+            body = self._upstream_body(sub, oliver)
+        except MISSES as miss:
+            if not sub.channel.public:
+                raise
+            raise NotMatched(self.practice.phone, cause=miss.code) from None
+        party = _party(sub.booking)
         since = parse_time(self.markers.since(key))
         if since is not None:
-            found = self._find_created(sub, party, since)
+            found = find_created(sub.booking, party, since, oliver, self.open_times.slots)
             if found is not None:
                 self.markers.clear(key)
-                return self._booked(sub, key, found, "Appointment created successfully")
+                return self._booked(sub, key, found)
         try:
-            envelope = self._oliver(sub, self.oliver.create_appointment, body)
+            envelope = oliver.create_appointment(body)
         except CreateOutcomeUnknown:
             self.count("CreateOutcomeUnknown")
             window_start = since or sub.submitted_at
-            found = self._find_created(sub, party, window_start)
+            found = find_created(sub.booking, party, window_start, oliver, self.open_times.slots)
             if found is None:
                 if not self.markers.mark(key, iso(window_start)):
                     self.count("UnknownOutcomeMarkerFailed")
                 raise OutcomeUnknown(retry_after=60) from None
-            return self._booked(sub, key, found, "Appointment created successfully")
+            return self._booked(sub, key, found)
+        except SlotUnavailable:
+            self.open_times.forget_slot(sub.booking.slot_id)
+            raise
         if since is not None:
             self.markers.clear(key)
-        return self._booked(sub, key, envelope["data"], envelope.get("message"))
+        return self._booked(sub, key, envelope["data"])
 
-    def _booked(
-        self, sub: Submission, key: str, appointment: dict[str, Any], message: object
-    ) -> dict[str, Any]:
+    def _upstream_body(self, sub: Submission, oliver: OliverGateway) -> dict[str, Any]:
+        if not sub.booking.needs_lookup():
+            return sub.booking.upstream_body()
+        match = find_client_and_pet(sub.booking, oliver, self.practice.phone_region)
+        identity = match.identity()
+        if identity is None:
+            raise UpstreamError()
+        return sub.booking.upstream_body(identity)
+
+    def _booked(self, sub: Submission, key: str, appointment: dict[str, Any]) -> dict[str, Any]:
         appointment = as_created(appointment)
         self._publish_booked(sub, key, appointment)
-        body = {
-            "success": True,
-            "data": appointment,
-            "message": message if isinstance(message, str) else "Appointment created",
+        return {"status": 201, "body": self._receipt(appointment)}
+
+    def _receipt(self, appointment: dict[str, Any]) -> dict[str, Any]:
+        """The answer to a booking: what the visitor needs to know, nothing about the client."""
+        status = str(appointment.get("status") or "REQUESTED").upper()
+        data = {
+            "id": appointment.get("id"),
+            "status": status,
+            "start": self._local(appointment.get("booking_date")),
+            "end": self._local(appointment.get("end_date")),
+            "patient_name": appointment.get("patient_name"),
         }
-        return {"status": 201, "body": body}
-
-    # -- what is sent upstream -------------------------------------------------------------------
-
-    def _upstream_request(self, sub: Submission) -> tuple[dict[str, Any], Party]:
-        booking = sub.booking
-        party = Party(
-            first_name=booking.first_name,
-            last_name=booking.last_name,
-            email=booking.email,
-            phone=booking.phone,
-            client_remote_id=booking.client_remote_id,
-            patient_name=booking.patient_name,
-            patient_remote_id=booking.patient_remote_id,
+        message = (
+            "The practice has your request and will confirm the appointment."
+            if status == "REQUESTED"
+            else "Your appointment is booked."
         )
-        if not booking.needs_lookup():
-            return booking.upstream_body(), party
-        client, patient = find_client_and_pet(sub, self._ask(sub), self.oliver, self.phone_region)
-        body: dict[str, Any] = {"slot_id": booking.slot_id}
-        client_id, patient_id = upstream_id(client.get("id")), upstream_id(patient.get("id"))
-        if client_id is not None:
-            body["client_id"] = client_id
-        elif client.get("remote_id"):
-            body["client_remote_id"] = str(client["remote_id"])
-        else:
-            raise UpstreamError()
-        if patient_id is not None:
-            body["patient_id"] = patient_id
-        elif patient.get("remote_id"):
-            body["patient_remote_id"] = str(patient["remote_id"])
-        else:
-            raise UpstreamError()
-        for name in ("note", "status"):
-            if (value := getattr(booking, name)) is not None:
-                body[name] = value
-        return body, party
+        return {"success": True, "data": data, "message": message}
 
-    # -- settling an unknown outcome (see booking.reconcile) -------------------------------------
-
-    def _find_created(
-        self, sub: Submission, party: Party, since: datetime
-    ) -> dict[str, Any] | None:
-        return find_created(sub, party, since, self._ask(sub), self.oliver, self.slot_times)
+    def _local(self, value: object) -> str | None:
+        moment = parse_time(value)
+        return moment.astimezone(self.practice.zone).isoformat() if moment else None
 
     # -- events ----------------------------------------------------------------------------------
 
@@ -191,11 +234,16 @@ class BookingService:
         )
         self._publish("Appointment Booked", detail.model_dump(mode="json"), sub.budget)
 
-    def _publish_failed(self, sub: Submission, key: str, error: BookingError) -> None:
+    def _publish_failed(
+        self, sub: Submission, key: str, error: BookingError, event_name: str | None = None
+    ) -> None:
+        if event_name is None and isinstance(error, NotMatched):
+            # A hundred guesses at one contact are one follow-up.
+            event_name = f"not_matched:{self.throttle.contact_day(sub.booking)}"
         detail = BookingFailedDetail(
-            **self._detail(sub, key, f"failed:{key}:{error.code}"),
+            **self._detail(sub, key, event_name or f"failed:{key}:{error.code}"),
             reason=error.code,
-            booking=sub.booking.model_dump(mode="json", exclude_none=True),
+            booking=_failed_booking(sub.booking, self.open_times.slots.start_of),
         )
         self._publish("Booking Failed", detail.model_dump(mode="json"), sub.budget)
 
@@ -215,3 +263,27 @@ class BookingService:
         outcome = self.publisher.publish(detail_type, detail, budget)
         if outcome != "delivered":
             self.count("EventParked" if outcome == "parked" else "EventLost")
+
+
+def _party(booking: BookingRequest) -> Party:
+    first, last = booking.split_name()
+    return Party(
+        first_name=first or None,
+        last_name=last or None,
+        email=booking.email,
+        phone=booking.phone,
+        client_remote_id=booking.client_remote_id,
+        patient_name=booking.patient_name,
+        patient_remote_id=booking.patient_remote_id,
+    )
+
+
+def _failed_booking(
+    booking: BookingRequest, start_of: Callable[[str], datetime | None]
+) -> dict[str, Any]:
+    """The validated request for staff, with the slot's start whenever it is known."""
+    dumped = booking.model_dump(mode="json", exclude_none=True)
+    start = start_of(booking.slot_id)
+    if start is not None:
+        dumped["start"] = iso(start)
+    return dumped

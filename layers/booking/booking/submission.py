@@ -17,8 +17,13 @@ if TYPE_CHECKING:
 class Channel:
     """Where a submission came from; keys and events are namespaced by it."""
 
-    name: Literal["form", "webhook"]
+    name: Literal["form", "page", "webhook"]
     webhook_source: str | None = None
+
+    @property
+    def public(self) -> bool:
+        """Anonymous callers (forms, the booking page), as opposed to signed partners."""
+        return self.name != "webhook"
 
 
 @dataclass(frozen=True)
