@@ -49,7 +49,7 @@ bench: $(STAMP)
 reliability: $(STAMP)
 	$(PY) -m local.reliability
 
-## make openapi: write docs/openapi.json (the HTTP API's OpenAPI 3.1 document) from the code
+## make openapi: write docs/openapi.json (the HTTP API) and docs/schemas/ (the event details) from the code
 openapi: $(STAMP)
 	$(PY) -m local.openapi
 

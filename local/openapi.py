@@ -32,11 +32,17 @@ from booking import errors  # noqa: E402
 from booking.config import Settings  # noqa: E402
 from booking.http import MAX_BODY_BYTES  # noqa: E402
 from booking.intake import CAPTCHA_FIELD, MAX_KEY_LENGTH  # noqa: E402
-from booking.models import PARTNER_ONLY_FIELDS, BookingRequest, OpenTimesQuery  # noqa: E402
+from booking.models import (  # noqa: E402
+    EVENT_DETAILS,
+    PARTNER_ONLY_FIELDS,
+    Appointment,
+    BookingRequest,
+    OpenTimesQuery,
+)
 from booking.version import VERSION  # noqa: E402
 
 OUTPUT = ROOT / "docs" / "openapi.json"
-APPOINTMENT_SCHEMA = ROOT / "docs" / "schemas" / "appointment-booked.schema.json"
+SCHEMAS = ROOT / "docs" / "schemas"
 LOCAL_SERVER = "http://127.0.0.1:3000"
 REF = "#/components/schemas/{model}"
 
@@ -183,14 +189,22 @@ def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def _appointment() -> dict[str, Any]:
-    detail = json.loads(APPOINTMENT_SCHEMA.read_text(encoding="utf-8"))
-    appointment: dict[str, Any] = copy.deepcopy(detail["properties"]["appointment"])
-    appointment["description"] = (
-        "The appointment exactly as Oliver's create-appointment answer returned it (its `data` "
-        "object); also the `appointment` of the `Appointment Booked` event. Oliver may add "
-        "fields: ignore what you do not know."
-    )
+    appointment: dict[str, Any] = Appointment.model_json_schema()
+    appointment["description"] += " Also the `appointment` of the `Appointment Booked` event."
     return appointment
+
+
+def event_schemas() -> dict[Path, str]:
+    """docs/schemas/: the JSON Schema of each event's detail, from its model."""
+    written = {}
+    for detail_type, model in EVENT_DETAILS.items():
+        schema = {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            **model.model_json_schema(mode="serialization"),
+        }
+        name = detail_type.lower().replace(" ", "-") + ".schema.json"
+        written[SCHEMAS / name] = json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
+    return written
 
 
 # --- building blocks ---------------------------------------------------------------------------
@@ -645,6 +659,9 @@ def render() -> str:
 def main() -> int:
     OUTPUT.write_text(render(), encoding="utf-8")
     print(f"wrote {OUTPUT.relative_to(ROOT)}")
+    for path, text in event_schemas().items():
+        path.write_text(text, encoding="utf-8")
+        print(f"wrote {path.relative_to(ROOT)}")
     return 0
 
 

@@ -37,7 +37,7 @@ PARTNER_VALUES = {
 #: What no answer to anybody may carry: Jane's contact details, last name and record ids.
 JANE_SECRETS = ("jane@example.com", "5555550100", "Doe", "PIMS-C-77", "1001", "2001")
 SENTINEL = "SENTINEL-7c1e upstream internals: java.lang.IllegalStateException"
-WEBHOOK_SECRET = "partner-signing-secret-5b21"  # noqa: S105 - a test's webhook secret
+WEBHOOK_SECRET = "partner-signing-secret-5b21"
 
 
 def events_of(aws: Any, detail_type: str) -> list[dict[str, Any]]:
@@ -290,17 +290,13 @@ def test_the_post_over_the_ip_limit_is_429_with_a_bounded_retry_after_and_no_ups
     assert oliver.calls.call_count == 0
 
 
-def test_an_exempt_address_is_not_counted(
-    invoke: Any, create: Any, reconfigure: Any
-) -> None:
+def test_an_exempt_address_is_not_counted(invoke: Any, create: Any, reconfigure: Any) -> None:
     reconfigure(THROTTLE_BOOKINGS_PER_IP="1/600", THROTTLE_EXEMPT_CIDRS="203.0.113.0/24")
     answers = [invoke(booking_event({**JANE_BOOKS_REX, "slot_id": f"s-{i}"})) for i in range(3)]
     assert [a.status for a in answers] == [201, 201, 201]
 
 
-def test_open_times_are_throttled_per_ip_too(
-    invoke: Any, oliver: Any, reconfigure: Any
-) -> None:
+def test_open_times_are_throttled_per_ip_too(invoke: Any, oliver: Any, reconfigure: Any) -> None:
     reconfigure(THROTTLE_OPEN_TIMES_PER_IP="2/60")
     oliver.post(f"{API}/open_times").respond(200, json={"success": True, "data": []})
     query = {"search_from_date": "2030-01-07T00:00:00Z", "appointment_type": "wellness"}
@@ -312,7 +308,9 @@ def test_the_ip_and_the_contact_are_stored_only_as_hmacs(
     invoke: Any, create: Any, env: dict[str, str]
 ) -> None:
     invoke(booking_event({**JANE_BOOKS_REX, "patient_name": "Fido"}))
-    items = boto3.client("dynamodb", region_name=REGION).scan(TableName=env["IDEMPOTENCY_TABLE_NAME"])
+    items = boto3.client("dynamodb", region_name=REGION).scan(
+        TableName=env["IDEMPOTENCY_TABLE_NAME"]
+    )
     stored = json.dumps(items["Items"])
     assert "203.0.113.7" not in stored
     assert "jane@example.com" not in stored
@@ -468,7 +466,7 @@ def test_an_unknown_path_is_404_and_a_wrong_method_405(invoke: Any) -> None:
     assert (wrong.status, wrong.json()["code"]) == (405, "method_not_allowed")
 
 
-# -- spam -------------------------------------------------------------------------------------------
+# -- spam ------------------------------------------------------------------------------------------
 
 
 def shape(value: Any) -> Any:
@@ -493,7 +491,7 @@ def test_a_filled_honeypot_is_answered_exactly_like_a_booking_and_books_nothing(
     assert aws.events() == []
 
 
-# -- behind the template's CloudFront ----------------------------------------------------------------
+# -- behind the template's CloudFront -------------------------------------------------------------
 
 
 def test_the_viewer_address_is_trusted_only_with_the_origin_secret(

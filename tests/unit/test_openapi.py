@@ -97,3 +97,14 @@ def test_the_booking_example_is_a_valid_booking(document: dict[str, Any]) -> Non
     content = document["paths"]["/bookings"]["post"]["requestBody"]["content"]
     booking = BookingRequest.model_validate(content["application/json"]["example"])
     assert booking.identification_errors() == []
+
+
+def test_the_committed_event_schemas_are_what_the_event_models_build_now() -> None:
+    built = openapi.event_schemas()
+    assert {path.name for path in built} == {
+        path.name for path in openapi.SCHEMAS.glob("*.schema.json")
+    }
+    for path, text in built.items():
+        assert path.read_text(encoding="utf-8") == text, (
+            f"{path.name} is stale: run `make openapi` and commit it"
+        )

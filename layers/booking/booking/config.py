@@ -1,4 +1,4 @@
-"""The function's configuration: one validated model of the environment (CONTRACT §2).
+"""The function's configuration: one validated model of the environment (README: Configuration).
 
 Read once per container. A missing or malformed variable becomes ``ConfigurationError``
 naming the variable (never its value), answered as 503 ``configuration_error``.

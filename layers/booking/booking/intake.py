@@ -78,9 +78,10 @@ def read_booking(fields: Mapping[str, Any], from_form: bool, public: bool) -> Bo
         # Name every problem at once: a missing slot must not hide a half-given client.
         named = {error.field for error in failed.errors}
         # What did validate, with a stand-in for what did not (present, but not readable).
-        given = BookingRequest.model_construct(
-            **{k: (v if k not in named else "?") for k, v in values.items() if k in known}
-        )
+        readable: dict[str, Any] = {
+            k: (v if k not in named else "?") for k, v in values.items() if k in known
+        }
+        given = BookingRequest.model_construct(**readable)
         failed.errors += [e for e in given.identification_errors() if e.field not in named]
         raise failed from None
     errors = booking.identification_errors()

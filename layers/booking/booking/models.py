@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from booking.errors import FieldError
 from booking.text import has_control_characters, split_full_name
+from booking.version import VERSION
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 RemoteId = Annotated[str, StringConstraints(min_length=1, max_length=100)]
@@ -220,25 +221,114 @@ class OpenTimesQuery(BaseModel):
         return value
 
 
-class _EventDetail(BaseModel):
-    """What every event detail carries (docs/schemas/ has the JSON Schemas for consumers)."""
+# -- event details (docs/schemas/ is generated from these: `make openapi`) --------------------
 
-    version: Literal[1] = 1
-    event_id: str = Field(description="Stable id: consumers drop duplicates on it.")
-    channel: Literal["form", "page", "webhook"]
-    webhook_source: str | None
-    idempotency_key: str
-    request_id: str
-    submitted_at: str
+Stamp = Annotated[str, StringConstraints(min_length=1)]
+Nullable = str | None
+
+
+class Appointment(BaseModel):
+    """The appointment exactly as Oliver's create-appointment answer returned it (its `data`
+    object). Oliver may add fields; consumers should ignore what they do not know."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: int = Field(description="Oliver's appointment id.")
+    remote_id: Nullable = Field(None, description="The PIMS appointment id; null until synced.")
+    remote_client_id: Nullable = Field(None, description="The client's PIMS id, when known.")
+    remote_patient_id: Nullable = Field(None, description="The patient's PIMS id, when known.")
+    status: (
+        Literal["REQUESTED", "ACCEPTED", "CONFIRMED", "IN_PROGRESS", "DONE", "DELETED", "DECLINED"]
+        | None
+    ) = None
+    booking_date: Nullable = Field(None, description="Start of the appointment (ISO 8601).")
+    end_date: Nullable = Field(None, description="End of the appointment (ISO 8601).")
+    created_at: Nullable = None
+    updated_at: Nullable = None
+    referral_source: Nullable = None
+    referral_medium: Nullable = None
+    referral_campaign: Nullable = None
+    client_first_name: Nullable = None
+    client_last_name: Nullable = None
+    client_email: Nullable = None
+    client_phone: Nullable = None
+    client_type: Literal["NEW", "RETURNING"] | None = None
+    patient_name: Nullable = None
+
+
+class RequestedBooking(BookingRequest):
+    """The validated booking as the visitor or partner submitted it (fields not given are
+    absent), with `start` whenever the slot's start is known."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, title="RequestedBooking")
+
+    start: str | None = Field(
+        default=None, description="Start of the requested slot (ISO 8601, UTC), when known."
+    )
+
+
+class _EventDetail(BaseModel):
+    """What every event detail carries."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: Literal[1] = Field(1, description="Version of this detail's shape.")
+    event_id: Stamp = Field(description="Stable id: consumers drop duplicates on it.")
+    channel: Literal["form", "page", "webhook"] = Field(
+        description="`form` for POST /bookings, `page` for the hosted booking page, `webhook` "
+        "for POST /webhooks/{source}."
+    )
+    webhook_source: str | None = Field(
+        description="The {source} of POST /webhooks/{source}; null for the other channels."
+    )
+    idempotency_key: Stamp = Field(
+        description="The key the booking was deduplicated on: the webhook delivery id, the "
+        "Idempotency-Key header, or a digest of the normalised booking (namespaced by channel "
+        "and source)."
+    )
+    request_id: Stamp = Field(description="API Gateway request id (also in the function's log).")
+    submitted_at: Stamp = Field(description="When the submission arrived, ISO 8601 in UTC.")
+    producer_version: str = Field(
+        default=VERSION, description="The release of the booking webhook that sent the event."
+    )
 
 
 class AppointmentBookedDetail(_EventDetail):
-    appointment: dict[str, Any]
-    referral_source: str | None
-    referral_medium: str | None
-    referral_campaign: str | None
+    """The `detail` of an EventBridge event with DetailType `Appointment Booked`: sent once
+    for every appointment created, eventually (a failed put is parked and replayed)."""
+
+    model_config = ConfigDict(title="Appointment Booked")
+
+    event_id: Stamp = Field(
+        description="Stable for the appointment: a replayed or re-sent event has the same id."
+    )
+    appointment: Appointment
+    referral_source: str | None = Field(description="The form's utm_source, or null.")
+    referral_medium: str | None = Field(description="The form's utm_medium, or null.")
+    referral_campaign: str | None = Field(description="The form's utm_campaign, or null.")
 
 
 class BookingFailedDetail(_EventDetail):
-    reason: str
-    booking: dict[str, Any]
+    """The `detail` of an EventBridge event with DetailType `Booking Failed`: a valid
+    submission that could not be booked, for staff to follow up."""
+
+    model_config = ConfigDict(title="Booking Failed")
+
+    event_id: Stamp = Field(
+        description="Stable for the idempotency key and reason, so a retried failure is one "
+        "follow-up; for `not_matched` and `held_for_review`, stable per contact and day."
+    )
+    reason: str = Field(
+        pattern="^[a-z][a-z_]*$",
+        description="The error `code` the caller got (`not_matched`, `held_for_review`, "
+        "`slot_unavailable`, `booking_rejected`, `upstream_unavailable`, `outcome_unknown`, "
+        "...). New codes may appear; treat unknown ones as needing a look.",
+    )
+    booking: RequestedBooking
+
+
+#: DetailType -> the model of its detail.
+EVENT_DETAILS: dict[str, type[_EventDetail]] = {
+    "Appointment Booked": AppointmentBookedDetail,
+    "Booking Failed": BookingFailedDetail,
+}

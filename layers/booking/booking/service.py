@@ -20,6 +20,8 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo
 
+from pydantic import BaseModel
+
 from booking.budget import Budget
 from booking.credentials import CredentialProvider
 from booking.errors import (
@@ -225,14 +227,16 @@ class BookingService:
 
     def _publish_booked(self, sub: Submission, key: str, appointment: dict[str, Any]) -> None:
         name = f"booked:{self.oliver.api_url}:{appointment.get('id')}"
-        detail = AppointmentBookedDetail(
+        # Built, not validated: the appointment goes out exactly as Oliver returned it (the
+        # model is the published schema; an unexpected upstream value must not lose the event).
+        detail = AppointmentBookedDetail.model_construct(
             **self._detail(sub, key, name),
             appointment=appointment,
             referral_source=sub.booking.utm_source,
             referral_medium=sub.booking.utm_medium,
             referral_campaign=sub.booking.utm_campaign,
         )
-        self._publish("Appointment Booked", detail.model_dump(mode="json"), sub.budget)
+        self._publish("Appointment Booked", _dump(detail), sub.budget)
 
     def _publish_failed(
         self, sub: Submission, key: str, error: BookingError, event_name: str | None = None
@@ -240,12 +244,12 @@ class BookingService:
         if event_name is None and isinstance(error, NotMatched):
             # A hundred guesses at one contact are one follow-up.
             event_name = f"not_matched:{self.throttle.contact_day(sub.booking)}"
-        detail = BookingFailedDetail(
+        detail = BookingFailedDetail.model_construct(
             **self._detail(sub, key, event_name or f"failed:{key}:{error.code}"),
             reason=error.code,
             booking=_failed_booking(sub.booking, self.open_times.slots.start_of),
         )
-        self._publish("Booking Failed", detail.model_dump(mode="json"), sub.budget)
+        self._publish("Booking Failed", _dump(detail), sub.budget)
 
     @staticmethod
     def _detail(sub: Submission, key: str, event_name: str) -> dict[str, Any]:
@@ -263,6 +267,10 @@ class BookingService:
         outcome = self.publisher.publish(detail_type, detail, budget)
         if outcome != "delivered":
             self.count("EventParked" if outcome == "parked" else "EventLost")
+
+
+def _dump(detail: BaseModel) -> dict[str, Any]:
+    return detail.model_dump(mode="json", warnings=False)
 
 
 def _party(booking: BookingRequest) -> Party:

@@ -14,6 +14,8 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
+from booking.version import VERSION
+
 # Requests such as GET /health add no metric; Powertools would warn about that on every one.
 warnings.filterwarnings("ignore", message="No application metrics to publish")
 # Libraries that log requests: httpx logs every full URL at INFO (a client lookup's URL carries
@@ -24,7 +26,8 @@ for _library in ("httpx", "httpcore", "botocore", "boto3", "urllib3"):
 
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME") or "booking-webhook"
 
-logger = Logger(service=SERVICE)
+#: Every log line carries the release (a persistent key, kept by ``clear_state``).
+logger = Logger(service=SERVICE, version=VERSION)
 metrics = Metrics(
     namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "BookingWebhook", service=SERVICE
 )

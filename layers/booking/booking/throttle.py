@@ -1,4 +1,4 @@
-"""Per-visitor throttling of public callers, before any upstream call (CONTRACT: throttling).
+"""Per-visitor throttling of public callers, before any upstream call (docs/security.md).
 
 - Per source IP: at most N posts (or open-times queries) per window; over it, 429 with a
   bounded ``Retry-After``. Addresses in ``THROTTLE_EXEMPT_CIDRS`` are not counted.

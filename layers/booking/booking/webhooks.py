@@ -1,4 +1,4 @@
-"""Signed partner webhooks: signature schemes, delivery ids and field maps (CONTRACT §3).
+"""Signed partner webhooks: signature schemes, delivery ids and field maps (README: The HTTP API).
 
 Signatures are checked on the raw body before anything parses it. Comparison is constant-time;
 the caller only ever learns "invalid_signature", the log learns why (never the secret).
