@@ -22,4 +22,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, i
     )
     logger.info("replayed parked events", extra=result.__dict__)
     metrics.add_metric(name="EventsReplayed", unit="Count", value=result.replayed)
+    if result.set_aside:
+        # The message ids are in no log: a parked body may hold a client's details.
+        logger.warning(
+            "parked messages that are not events were set aside for 12 hours; inspect the "
+            "dead-letter queue",
+            extra={"set_aside": result.set_aside},
+        )
+        metrics.add_metric(name="ParkedMessagesSetAside", unit="Count", value=result.set_aside)
     return result.__dict__

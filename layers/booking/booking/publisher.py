@@ -18,11 +18,17 @@ PUT_ATTEMPTS = 3
 Outcome = Literal["delivered", "parked", "lost"]
 
 
+#: A parked message that is not an event is kept for an operator, out of the replay's way for as
+#: long as SQS allows (12 hours from its first receive, with a margin for this one).
+SET_ASIDE_SECONDS = 12 * 60 * 60 - 60
+
+
 @dataclass(frozen=True)
 class ReplayResult:
     received: int
     replayed: int
     failed: int
+    set_aside: int = 0
 
 
 class EventPublisher:
@@ -81,7 +87,7 @@ def replay_parked(
     events_client: Any, sqs_client: Any, dlq_url: str, max_messages: int = 1000
 ) -> ReplayResult:
     """Move parked events back onto their bus; a message is deleted only once accepted."""
-    received = replayed = failed = 0
+    received = replayed = failed = set_aside = 0
     while received < max_messages:
         answer = sqs_client.receive_message(
             QueueUrl=dlq_url, MaxNumberOfMessages=10, WaitTimeSeconds=1, VisibilityTimeout=30
@@ -91,14 +97,32 @@ def replay_parked(
             break
         for message in messages:
             received += 1
-            try:
-                entry = json.loads(message["Body"])
-            except ValueError:
-                failed += 1
+            entry = _parked_entry(message.get("Body"))
+            if entry is None:
+                # Not an event: replaying it can never succeed. It stays in the queue (for an
+                # operator, until retention drops it) but out of sight of the next replays.
+                sqs_client.change_message_visibility(
+                    QueueUrl=dlq_url,
+                    ReceiptHandle=message["ReceiptHandle"],
+                    VisibilityTimeout=SET_ASIDE_SECONDS,
+                )
+                set_aside += 1
                 continue
             if put_entry(events_client, entry):
                 sqs_client.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
                 replayed += 1
             else:
                 failed += 1
-    return ReplayResult(received, replayed, failed)
+    return ReplayResult(received, replayed, failed, set_aside)
+
+
+def _parked_entry(body: object) -> dict[str, str] | None:
+    """The PutEvents entry a parked message holds, or None when it holds no event."""
+    try:
+        entry = json.loads(body) if isinstance(body, str) else None
+    except ValueError:
+        return None
+    fields = ("Source", "DetailType", "Detail", "EventBusName")
+    if not isinstance(entry, dict) or not all(isinstance(entry.get(f), str) for f in fields):
+        return None
+    return entry
