@@ -30,8 +30,8 @@ if str(LAYER) not in sys.path:
 
 from booking import errors  # noqa: E402
 from booking.config import Settings  # noqa: E402
-from booking.http import MAX_BODY_BYTES  # noqa: E402
-from booking.intake import CAPTCHA_FIELD, MAX_KEY_LENGTH  # noqa: E402
+from booking.http import MAX_BODY_BYTES, MAX_KEY_LENGTH  # noqa: E402
+from booking.intake import CAPTCHA_FIELD  # noqa: E402
 from booking.models import (  # noqa: E402
     EVENT_DETAILS,
     PARTNER_ONLY_FIELDS,

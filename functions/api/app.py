@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
@@ -24,6 +23,7 @@ from booking.errors import (
 from booking.http import (
     check_origin,
     error_body,
+    explicit_key,
     html_page,
     parse_fields,
     prefers_html,
@@ -33,7 +33,7 @@ from booking.http import (
     visitor_ip,
     with_query,
 )
-from booking.submission import BookingResult, Channel, Submission
+from booking.submission import BookingResult, Request
 from booking.telemetry import complete_context, count, logger, metrics
 from booking.version import VERSION
 from booking.webhooks import (
@@ -44,17 +44,12 @@ from booking.webhooks import (
     verify_signature,
 )
 
+if TYPE_CHECKING:
+    from booking.service import BookingService
+
 app = APIGatewayHttpResolver()
 #: On every answer: bookings carry personal data, and no answer is anything but what it says.
 SECURITY_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
-
-
-def _intake() -> ModuleType:
-    """The validation models (pydantic), imported by the first request that validates input:
-    GET /health does not pay for them."""
-    from booking import intake
-
-    return intake
 
 
 def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
@@ -66,36 +61,32 @@ def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = No
     )
 
 
-def _request_id() -> str:
-    return app.current_event.request_context.request_id or app.lambda_context.aws_request_id
-
-
 def _visitor_ip() -> str | None:
-    settings = container.settings()
-    edge_key = container.throttle_key() if settings.trusted_edge else None
+    edge_key = container.throttle_key() if container.settings().trusted_edge else None
     return visitor_ip(
         app.current_event.request_context.http.source_ip, app.current_event.headers, edge_key
     )
 
 
-def _submission(booking: Any, channel: Channel, key: str | None) -> Submission:
-    epoch_ms = app.current_event.request_context.time_epoch
-    submitted = datetime.fromtimestamp(epoch_ms / 1000, UTC) if epoch_ms else datetime.now(UTC)
-    return Submission(
-        booking=booking,
-        channel=channel,
-        explicit_key=key,
-        request_id=_request_id(),
-        submitted_at=submitted,
+def _request(explicit_key: str | None = None, ip: str | None = None) -> Request:
+    context = app.current_event.request_context
+    epoch_ms = context.time_epoch
+    return Request(
+        request_id=context.request_id or app.lambda_context.aws_request_id,
+        submitted_at=datetime.fromtimestamp(epoch_ms / 1000, UTC)
+        if epoch_ms
+        else datetime.now(UTC),
         budget=container.budget(app.lambda_context),
+        visitor_ip=ip,
+        explicit_key=explicit_key,
     )
 
 
-def _book(submission: Submission) -> BookingResult:
+def _service() -> BookingService:
     service = container.booking_service()
-    # Before the idempotent call: in-progress records must expire with this invocation.
+    # Before any idempotent call: in-progress records must expire with this invocation.
     container.guard().register_context(app.lambda_context)
-    return service.submit(submission)
+    return service
 
 
 # -- routes ------------------------------------------------------------------------------------
@@ -108,13 +99,10 @@ def health() -> Response:
 
 @app.get("/open-times")
 def open_times() -> Response:
-    settings = container.settings()
-    container.throttle().check_ip(_visitor_ip(), "open-times", settings.open_times_per_ip)
-    query = _intake().read_open_times_query(app.current_event.query_string_parameters or {})
-    days = container.booking_service().search_open_times(
-        query, _request_id(), container.budget(app.lambda_context)
-    )
-    return _json(200, {"success": True, "data": days})
+    limit = container.settings().open_times_per_ip
+    container.throttle().check_ip(_visitor_ip(), "open-times", limit)
+    params = app.current_event.query_string_parameters or {}
+    return _json(200, {"success": True, "data": _service().search_open_times(params, _request())})
 
 
 @app.post("/bookings")
@@ -123,24 +111,11 @@ def bookings() -> Response:
     headers = app.current_event.headers
     check_origin(headers, settings.allowed_origins)
     ip = _visitor_ip()
-    container.throttle().check_ip(ip, "bookings", settings.bookings_per_ip)
+    container.throttle().check_ip(ip, "bookings", settings.bookings_per_ip)  # every post counts
     fields, from_form = parse_fields(headers, raw_body(app.current_event.raw_event))
     app.append_context(success_url=fields.get("success_url"), failure_url=fields.get("failure_url"))
-    intake = _intake()
-    spam = intake.take_spam_fields(fields, settings.honeypot_field)
-    if spam.honeypot_filled:
-        # Before validation, and answered like any booking: a bot learns nothing.
-        count("SpamBlocked")
-        logger.info("honeypot filled: answered as booked, nothing booked")
-        return _success(container.booking_service().decoy(fields))
-    booking = intake.read_booking(fields, from_form, public=True)
-    key = intake.explicit_key(headers)
-    secret = container.captcha_secret()
-    if secret is not None:
-        container.captcha().verify(
-            secret, spam.captcha_token, ip, container.budget(app.lambda_context)
-        )
-    return _success(_book(_submission(booking, Channel(name="form"), key)))
+    result = _service().book_from_form(fields, from_form, _request(explicit_key(headers), ip))
+    return _success(result)
 
 
 @app.post("/webhooks/<source>")
@@ -154,12 +129,10 @@ def webhooks(source: str) -> Response:
         config, secrets_for(source, container.webhook_secret_document()), headers, data
     )
     payload, _ = parse_fields(headers, data)
-    intake = _intake()
-    booking = intake.read_booking(
-        mapped_fields(config, payload), from_form=bool(config.map), public=False
+    key = delivery_id(config, headers, payload) or explicit_key(headers)
+    result = _service().book_from_partner(
+        mapped_fields(config, payload), bool(config.map), source, _request(key)
     )
-    key = delivery_id(config, headers, payload) or intake.explicit_key(headers)
-    result = _book(_submission(booking, Channel(name="webhook", webhook_source=source), key))
     return _json(
         result.status, result.body, {"Idempotent-Replayed": "true"} if result.replayed else {}
     )

@@ -138,15 +138,15 @@ def throttle() -> VisitorThrottle:
 
 
 @lru_cache(maxsize=1)
-def captcha() -> CaptchaVerifier:
-    return CaptchaVerifier(settings().captcha_verify_url, http_client())
-
-
-def captcha_secret() -> str | None:
+def captcha() -> CaptchaVerifier | None:
+    """The CAPTCHA check of public forms, when the deployment turned it on."""
     secret_id = settings().captcha_secret_id
     if not secret_id:
         return None
-    return str(read_secret(secret_id, "CAPTCHA_SECRET_ID")).strip()
+    return CaptchaVerifier(
+        settings().captcha_verify_url,
+        lambda: str(read_secret(secret_id, "CAPTCHA_SECRET_ID")).strip(),
+    )
 
 
 def webhook_secret_document() -> Any:
@@ -178,7 +178,9 @@ def booking_service() -> BookingService:
             phone=config.practice_phone,
             phone_region=config.default_phone_region,
             misses_per_contact=config.misses_per_contact,
+            honeypot_field=config.honeypot_field,
         ),
+        captcha=captcha(),
         count=telemetry.count,
     )
 

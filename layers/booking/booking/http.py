@@ -22,6 +22,7 @@ from booking.errors import (
 )
 
 MAX_BODY_BYTES = 64 * 1024
+MAX_KEY_LENGTH = 255
 JSON_TYPES = ("application/json",)
 #: Deeper JSON is refused before it is parsed (Python's parser would recurse until it fails).
 MAX_JSON_DEPTH = 32
@@ -143,6 +144,18 @@ def _multipart(content_type: str, data: bytes) -> dict[str, Any]:
         except (UnicodeDecodeError, LookupError):
             raise MalformedBody() from None
     return fields
+
+
+def explicit_key(headers: Mapping[str, str]) -> str | None:
+    """The caller's ``Idempotency-Key`` (1 to 255 characters), if it sent one."""
+    key = headers.get("idempotency-key")
+    if key is None:
+        return None
+    if not 1 <= len(key) <= MAX_KEY_LENGTH:
+        raise ValidationFailed(
+            errors=[FieldError("Idempotency-Key", "must be 1 to 255 characters")]
+        )
+    return key
 
 
 def prefers_html(headers: Mapping[str, str]) -> bool:

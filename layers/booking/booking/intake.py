@@ -17,7 +17,6 @@ from booking.errors import FieldError, ValidationFailed
 from booking.models import PARTNER_ONLY_FIELDS, BookingRequest, OpenTimesQuery
 
 CAPTCHA_FIELD = "cf-turnstile-response"
-MAX_KEY_LENGTH = 255
 
 
 def validation_errors(exc: ValidationError) -> ValidationFailed:
@@ -88,17 +87,6 @@ def read_booking(fields: Mapping[str, Any], from_form: bool, public: bool) -> Bo
     if errors:
         raise ValidationFailed(errors=errors)
     return booking
-
-
-def explicit_key(headers: Mapping[str, str]) -> str | None:
-    key = headers.get("idempotency-key")
-    if key is None:
-        return None
-    if not 1 <= len(key) <= MAX_KEY_LENGTH:
-        raise ValidationFailed(
-            errors=[FieldError("Idempotency-Key", "must be 1 to 255 characters")]
-        )
-    return key
 
 
 def read_open_times_query(params: Mapping[str, str]) -> OpenTimesQuery:

@@ -14,15 +14,18 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 
+from booking import intake
 from booking.budget import Budget
+from booking.captcha import CaptchaVerifier
+from booking.config import Limit
 from booking.credentials import CredentialProvider
 from booking.errors import (
     AmbiguousMatch,
@@ -43,12 +46,10 @@ from booking.open_times import OpenTimes
 from booking.publisher import EventPublisher
 from booking.reconcile import Party, as_created, find_created
 from booking.store import UnknownOutcomeMarkers
-from booking.submission import BookingResult, Submission
+from booking.submission import BookingResult, Channel, Request, Submission
+from booking.telemetry import logger
 from booking.text import iso, parse_time
 from booking.throttle import VisitorThrottle
-
-if TYPE_CHECKING:
-    from booking.models import OpenTimesQuery
 
 EVENT_NAMESPACE = uuid.UUID("5f0c3b7e-8d0a-4f6b-9a59-6a1f2d2b7c11")
 MISSES = (ClientNotFound, PatientNotFound, AmbiguousMatch)
@@ -69,7 +70,8 @@ class Practice:
     zone: ZoneInfo
     phone: str
     phone_region: str
-    misses_per_contact: Any
+    misses_per_contact: Limit
+    honeypot_field: str = "website"
 
 
 class BookingService:
@@ -83,6 +85,7 @@ class BookingService:
         open_times: OpenTimes,
         throttle: VisitorThrottle,
         practice: Practice,
+        captcha: CaptchaVerifier | None = None,
         count: Callable[[str], None] = lambda _name: None,
     ) -> None:
         self.oliver = oliver
@@ -93,6 +96,7 @@ class BookingService:
         self.open_times = open_times
         self.throttle = throttle
         self.practice = practice
+        self.captcha = captcha
         self.count = count
 
     def gateway(self, request_id: str, budget: Budget) -> OliverGateway:
@@ -101,10 +105,34 @@ class BookingService:
     # -- entry points ----------------------------------------------------------------------------
 
     def search_open_times(
-        self, query: OpenTimesQuery, request_id: str, budget: Budget
+        self, params: Mapping[str, str], request: Request
     ) -> list[dict[str, Any]]:
-        days = self.open_times.search(query, self.gateway(request_id, budget))
+        query = intake.read_open_times_query(params)
+        days = self.open_times.search(query, self.gateway(request.request_id, request.budget))
         return days[: query.days] if query.days else days
+
+    def book_from_form(
+        self, fields: dict[str, Any], from_form: bool, request: Request
+    ) -> BookingResult:
+        """A public visitor's submission: spam checks, validation, then the booking."""
+        spam = intake.take_spam_fields(fields, self.practice.honeypot_field)
+        if spam.honeypot_filled:
+            # Before validation, and answered like any booking: a bot learns nothing.
+            self.count("SpamBlocked")
+            logger.info("honeypot filled: answered as booked, nothing booked")
+            return self.decoy(fields)
+        booking = intake.read_booking(fields, from_form, public=True)
+        if self.captcha is not None:
+            self.captcha.verify(spam.captcha_token, request.visitor_ip, request.budget)
+        return self.submit(_submission(booking, Channel(name="form"), request))
+
+    def book_from_partner(
+        self, fields: dict[str, Any], from_form: bool, source: str, request: Request
+    ) -> BookingResult:
+        """A signed partner's submission (its signature is checked by the caller)."""
+        booking = intake.read_booking(fields, from_form, public=False)
+        channel = Channel(name="webhook", webhook_source=source)
+        return self.submit(_submission(booking, channel, request))
 
     def submit(self, sub: Submission) -> BookingResult:
         key = idempotency_key(sub.channel, sub.explicit_key, sub.booking)
@@ -267,6 +295,17 @@ class BookingService:
         outcome = self.publisher.publish(detail_type, detail, budget)
         if outcome != "delivered":
             self.count("EventParked" if outcome == "parked" else "EventLost")
+
+
+def _submission(booking: BookingRequest, channel: Channel, request: Request) -> Submission:
+    return Submission(
+        booking=booking,
+        channel=channel,
+        explicit_key=request.explicit_key,
+        request_id=request.request_id,
+        submitted_at=request.submitted_at,
+        budget=request.budget,
+    )
 
 
 def _dump(detail: BaseModel) -> dict[str, Any]:

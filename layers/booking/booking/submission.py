@@ -27,6 +27,17 @@ class Channel:
 
 
 @dataclass(frozen=True)
+class Request:
+    """What the entry point knows of the request that carries a submission (no HTTP types)."""
+
+    request_id: str
+    submitted_at: datetime
+    budget: Budget
+    visitor_ip: str | None = None
+    explicit_key: str | None = None
+
+
+@dataclass(frozen=True)
 class Submission:
     booking: BookingRequest
     channel: Channel
