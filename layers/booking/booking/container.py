@@ -17,11 +17,12 @@ from botocore.config import Config
 from booking.budget import Budget
 from booking.captcha import CaptchaVerifier
 from booking.config import Settings, environment_fingerprint, get_settings
-from booking.credentials import CredentialProvider, secret_error
+from booking.credentials import CredentialProvider
 from booking.idempotency import IdempotencyGuard
 from booking.oliver import OliverClient
 from booking.open_times import OpenTimes
 from booking.publisher import EventPublisher
+from booking.secret_store import SecretStore
 from booking.store import Counters, UnknownOutcomeMarkers
 from booking.throttle import VisitorThrottle
 
@@ -50,23 +51,12 @@ def http_client() -> httpx.Client:
 
 
 @lru_cache(maxsize=1)
-def secrets() -> Any:
-    from aws_lambda_powertools.utilities.parameters import SecretsProvider
-
-    return SecretsProvider(boto3_client=aws_client("secretsmanager"))
+def secrets() -> SecretStore:
+    return SecretStore(aws_client("secretsmanager"), settings().secret_max_age_seconds)
 
 
 def read_secret(secret_id: str, variable: str, fresh: bool = False, transform: Any = None) -> Any:
-    """A cached secret read (``max_age`` from settings); ``fresh`` skips the cache once."""
-    try:
-        return secrets().get(
-            secret_id,
-            max_age=settings().secret_max_age_seconds,
-            force_fetch=fresh,
-            transform=transform,
-        )
-    except Exception as exc:
-        raise secret_error(exc, variable) from None
+    return secrets().read(secret_id, variable, fresh, transform)
 
 
 @lru_cache(maxsize=1)

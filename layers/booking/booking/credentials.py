@@ -17,18 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from booking.budget import Budget
-from booking.errors import ConfigurationError, UpstreamUnavailable
+from booking.errors import ConfigurationError
 
-#: Secrets Manager errors that no retry will fix: the function is misconfigured.
-_CONFIGURATION_FAULTS = {
-    "ResourceNotFoundException",
-    "AccessDeniedException",
-    "AccessDenied",
-    "DecryptionFailure",
-    "InvalidRequestException",
-    "InvalidParameterException",
-    "UnrecognizedClientException",
-}
 #: A JWT is renewed this long before it expires; one without ``exp`` is kept this long.
 JWT_EARLY_RENEWAL = 60
 JWT_DEFAULT_LIFETIME = 600
@@ -46,16 +36,6 @@ class _Secret:
     username: str | None
     password: str | None
     location_id: str | None
-
-
-def secret_error(exc: BaseException, variable: str) -> Exception:
-    """Classify a failed secret read: misconfiguration (503 configuration_error) or a passing
-    fault (503 upstream_unavailable). Never includes the secret's value."""
-    cause = exc.__cause__ or exc.__context__ or exc
-    code = getattr(cause, "response", {}).get("Error", {}).get("Code", "")
-    if code in _CONFIGURATION_FAULTS:
-        return ConfigurationError(f"the secret named by {variable} cannot be read ({code})")
-    return UpstreamUnavailable(retry_after=5)
 
 
 def parse_secret(raw: object, variable: str = "OLIVER_SECRET_ID") -> _Secret:
