@@ -31,6 +31,7 @@ class Config:
     require_client_id_on_create: bool = True
     client_id_error_status: int = 400
     not_found_status: int = 404
+    ai_outbound_per_minute: int = 120
 
 
 @dataclass
@@ -183,6 +184,9 @@ class OliverApi:
             ("GET", r"/rooms", self.list_rooms),
             ("GET", r"/rooms/(?P<id>[^/]+)", self.get_room),
         ]
+        from .tasks import NotificationRoutes
+
+        core += NotificationRoutes(state, config, clock).routes()
         self.routes = [(m, re.compile(re.escape(API_PREFIX) + p + "/?"), f) for m, p, f in core]
 
     # -- entry point --------------------------------------------------------------------------

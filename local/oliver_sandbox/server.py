@@ -451,6 +451,8 @@ class SandboxServer:
             ("POST", "reset"): self._reset,
             ("POST", "expire-tokens"): self._expire_tokens,
             ("GET", "state"): self._get_state,
+            ("GET", "staff_tasks"): self._get_staff_tasks,
+            ("GET", "ai_outbound"): self._get_ai_outbound,
             ("GET", "requests"): self._get_requests,
             ("DELETE", "requests"): self._clear_requests,
             ("POST", "settings"): self._settings,
@@ -521,6 +523,15 @@ class SandboxServer:
             }
         return Response(200, payload)
 
+    def _get_staff_tasks(self, _: dict[str, Any]) -> Response:
+        """Every staff task, oldest first (kept apart from `state`, which tests compare whole)."""
+        with self.state.lock:
+            return Response(200, [dict(task) for task in self.state.staff_tasks])
+
+    def _get_ai_outbound(self, _: dict[str, Any]) -> Response:
+        with self.state.lock:
+            return Response(200, [dict(record) for record in self.state.ai_outbound])
+
     def _get_requests(self, _: dict[str, Any]) -> Response:
         with self._requests_lock:
             return Response(200, list(self.requests))
@@ -538,6 +549,7 @@ class SandboxServer:
             "require_client_id_on_create": (bool,),
             "client_id_error_status": (int,),
             "not_found_status": (int,),
+            "ai_outbound_per_minute": (int,),
         }
         for name, value in body.items():
             if name == "auto_accept":

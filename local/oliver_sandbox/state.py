@@ -23,6 +23,8 @@ class State:
         self.state_file = Path(state_file) if state_file else None
         self.clients: list[dict[str, Any]] = []
         self.appointments: list[dict[str, Any]] = []  # {"data": {...}, "sandbox": {...}}
+        self.staff_tasks: list[dict[str, Any]] = []
+        self.ai_outbound: list[dict[str, Any]] = []
         self.next_appointment_id = 1
         self.create_requests = 0
         self.auto_accept = seed.AUTO_ACCEPT
@@ -36,6 +38,8 @@ class State:
         with self.lock:
             self.clients = copy.deepcopy(seed.CLIENTS)
             self.appointments = []
+            self.staff_tasks = []
+            self.ai_outbound = []
             self.next_appointment_id = 50001
             self.create_requests = 0
             self.auto_accept = seed.AUTO_ACCEPT
@@ -46,6 +50,8 @@ class State:
         if not isinstance(raw, dict) or raw.get("version") != STATE_VERSION:
             raise ValueError(f"{self.state_file} is not a sandbox state file")
         self.appointments = list(raw.get("appointments", []))
+        self.staff_tasks = list(raw.get("staff_tasks", []))
+        self.ai_outbound = list(raw.get("ai_outbound", []))
         self.next_appointment_id = int(raw.get("next_appointment_id", self.next_appointment_id))
         self.create_requests = int(raw.get("create_requests", 0))
         self.auto_accept = bool(raw.get("auto_accept", self.auto_accept))
@@ -58,6 +64,8 @@ class State:
             payload = {
                 "version": STATE_VERSION,
                 "appointments": self.appointments,
+                "staff_tasks": self.staff_tasks,
+                "ai_outbound": self.ai_outbound,
                 "next_appointment_id": self.next_appointment_id,
                 "create_requests": self.create_requests,
                 "auto_accept": self.auto_accept,

@@ -141,6 +141,11 @@ PARAMETER_DEFAULTS = {
     "MissesPerContact": "5/3600",
     "EdgeProtection": "off",
     "EdgeWebAclArn": "",
+    "NotifySender": "",
+    "StaffTasks": "on",
+    "TextBack": "off",
+    "FollowUpDelaySeconds": 900,
+    "ArchiveRetentionDays": 30,
 }
 REQUIRED_PARAMETERS = {"OliverSecretArn", "PracticeTimezone"}
 LIMIT_PARAMETERS = {"BookingsPerIp", "OpenTimesPerIp", "MissesPerContact"}
@@ -176,6 +181,13 @@ THROTTLE_ACTIONS = ITEM_ACTIONS | {"dynamodb:BatchGetItem"}
 # AWS-managed CloudFront policies (their ids are the same in every account).
 CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
 ALL_VIEWER_EXCEPT_HOST_HEADER = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
+# The notification consumers (each behind its own parameter) and their parts, by logical id prefix.
+CONSUMERS = {
+    "ConfirmationEmail": "EmailOn",
+    "StaffFollowUp": "StaffTasksOn",
+    "TextBack": "TextBackOn",
+}
+FUNCTIONS = {"ApiFunction", "ReplayFunction"} | {f"{c}Function" for c in CONSUMERS}
 SQS_POLLER_ACTIONS = {
     "sqs:ChangeMessageVisibility",
     "sqs:ChangeMessageVisibilityBatch",
@@ -304,8 +316,9 @@ def test_the_logical_ids_other_parts_rely_on_exist(template: dict[str, Any]) -> 
 
 
 def test_api_url_output_is_the_default_stage_of_the_http_api(template: dict[str, Any]) -> None:
+    # No trailing slash: it is docs/embedding.md's data-api-url, to which "/bookings" is appended.
     assert template["Outputs"]["ApiUrl"]["Value"] == {
-        "Fn::Sub": "https://${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/"
+        "Fn::Sub": "https://${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}"
     }
 
 
@@ -315,7 +328,7 @@ def test_api_url_output_is_the_default_stage_of_the_http_api(template: dict[str,
 
 def test_no_role_grants_every_action_or_every_resource(transformed: dict[str, Any]) -> None:
     roles = _resources(transformed, "AWS::IAM::Role")
-    assert set(roles) == {"ApiFunctionRole", "ReplayFunctionRole"}
+    assert set(roles) == {f"{function}Role" for function in FUNCTIONS}
     for name, role in roles.items():
         for _, statement in _statements(role):
             for action in _as_list(statement["Action"]):
@@ -324,6 +337,11 @@ def test_no_role_grants_every_action_or_every_resource(transformed: dict[str, An
                 assert action != "*" and not action.endswith(":*"), (name, action)
             for resource in _as_list(statement["Resource"]):
                 assert isinstance(resource, dict), (name, resource)
+                if statement.get("Sid") == "SendFromTheSender":
+                    # SES checks the sender's identity (an address or a domain) and, in the SES
+                    # sandbox, each recipient's: every identity, but only From NotifySender.
+                    assert _sends_only_from_the_sender(statement), statement
+                    continue
                 assert "*" not in json.dumps(resource), (name, resource)
 
 
@@ -495,7 +513,7 @@ def test_default_stage_is_throttled_and_access_logged(transformed: dict[str, Any
 
 def test_every_function_runs_python_313_on_arm64_with_tracing(transformed: dict[str, Any]) -> None:
     functions = _resources(transformed, "AWS::Lambda::Function")
-    assert set(functions) == {"ApiFunction", "ReplayFunction"}
+    assert set(functions) == FUNCTIONS
     for function in functions.values():
         props = function["Properties"]
         assert props["Runtime"] == "python3.13"
@@ -947,7 +965,7 @@ def test_cloudfront_proves_itself_to_the_function_with_the_throttle_key(
 
 def test_edge_url_is_the_distributions_address(template: dict[str, Any]) -> None:
     assert template["Outputs"]["EdgeUrl"]["Value"] == {
-        "Fn::Sub": "https://${EdgeDistribution.DomainName}/"
+        "Fn::Sub": "https://${EdgeDistribution.DomainName}"
     }
 
 
@@ -1209,3 +1227,237 @@ def test_make_build_hands_sam_a_python_313_or_says_how_to_get_one(
         (message,) = [line for line in result.stderr.splitlines() if "Python 3.13" in line]
         assert "pyenv install 3.13" in message
         assert f"{fake_sam} build --use-container" in message
+
+
+# ----------------------------------------------------------------------------------------------
+# Notifications: the consumers of the bus's events, each optional
+
+
+CONSUMER_PATTERNS = {
+    "ConfirmationEmail": {
+        "source": [{"Ref": "EventSource"}],
+        "detail-type": ["Appointment Booked"],
+    },
+    "StaffFollowUp": {
+        "source": [{"Ref": "EventSource"}],
+        "detail-type": ["Booking Failed", "Booking Cancelled"],
+    },
+    "TextBack": {
+        "source": [{"Ref": "EventSource"}],
+        "detail-type": ["Booking Failed"],
+        "detail": {"reason": ["slot_unavailable"]},
+    },
+}
+CONSUMER_CODE = {
+    "ConfirmationEmail": "functions/notify_email",
+    "StaffFollowUp": "functions/notify_staff",
+    "TextBack": "functions/notify_text",
+}
+PRACTICE_ENV = {
+    "PRACTICE_TIMEZONE": {"Ref": "PracticeTimezone"},
+    "PRACTICE_NAME": {"Ref": "PracticeName"},
+}
+OLIVER_ENV = {
+    "OLIVER_API_URL": {"Ref": "OliverApiUrl"},
+    "OLIVER_SECRET_ID": {"Ref": "OliverSecretArn"},
+    "OLIVER_LOCATION_ID": {"Ref": "OliverLocationId"},
+}
+CONSUMER_ENV = {
+    "ConfirmationEmail": {
+        "NOTIFY_SENDER": {"Ref": "NotifySender"},
+        "PRACTICE_PHONE": {"Ref": "PracticePhone"},
+    },
+    "StaffFollowUp": {
+        **OLIVER_ENV,
+        "PRACTICE_PHONE": {"Ref": "PracticePhone"},
+        "STAFF_TASKS": {"Ref": "StaffTasks"},
+    },
+    "TextBack": {
+        **OLIVER_ENV,
+        "DEFAULT_PHONE_REGION": {"Ref": "DefaultPhoneRegion"},
+        "TEXT_BACK": {"Ref": "TextBack"},
+    },
+}
+
+
+def _sends_only_from_the_sender(statement: dict[str, Any]) -> bool:
+    (resource,) = _as_list(statement["Resource"])
+    return (
+        set(_as_list(statement["Action"])) == {"ses:SendEmail", "ses:SendRawEmail"}
+        and resource
+        == {"Fn::Sub": "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/*"}
+        and statement["Condition"] == {"StringEquals": {"ses:FromAddress": {"Ref": "NotifySender"}}}
+    )
+
+
+def test_each_consumer_exists_only_when_its_parameter_turns_it_on(
+    template: dict[str, Any],
+) -> None:
+    conditions = template["Conditions"]
+    assert conditions["EmailOn"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "NotifySender"}, ""]}]}
+    assert conditions["StaffTasksOn"] == {"Fn::Equals": [{"Ref": "StaffTasks"}, "on"]}
+    assert conditions["TextBackOn"] == {"Fn::Equals": [{"Ref": "TextBack"}, "on"]}
+    for consumer, condition in CONSUMERS.items():
+        parts = {
+            name: resource
+            for name, resource in template["Resources"].items()
+            if name.startswith(consumer)
+        }
+        assert set(parts) == {
+            f"{consumer}{part}"
+            for part in (
+                "Queue",
+                "DeadLetterQueue",
+                "QueuePolicy",
+                "Rule",
+                "Function",
+                "EventSource",
+                "FunctionLogGroup",
+                "DeadLetterAlarm",
+            )
+        }
+        assert {resource.get("Condition") for resource in parts.values()} == {condition}
+
+
+@pytest.mark.parametrize("consumer", sorted(CONSUMERS))
+def test_a_rule_feeds_each_consumer_through_its_queue_and_dead_letter_queue(
+    template: dict[str, Any], consumer: str
+) -> None:
+    resources = template["Resources"]
+    rule = resources[f"{consumer}Rule"]["Properties"]
+    assert rule["EventBusName"] == {"Ref": "EventBus"}
+    assert rule["EventPattern"] == CONSUMER_PATTERNS[consumer]
+    (target,) = rule["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": [f"{consumer}Queue", "Arn"]}
+    assert target["DeadLetterConfig"] == {
+        "Arn": {"Fn::GetAtt": [f"{consumer}DeadLetterQueue", "Arn"]}
+    }
+    queue = resources[f"{consumer}Queue"]["Properties"]
+    assert queue["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": [f"{consumer}DeadLetterQueue", "Arn"]},
+        "maxReceiveCount": 5,
+    }
+    assert queue["SqsManagedSseEnabled"] is True
+    function = resources[f"{consumer}Function"]["Properties"]
+    # A message reappears only after the function's longest run, six times over (AWS's advice).
+    assert queue["VisibilityTimeout"] >= 6 * function["Timeout"]
+    # The grace period of a follow-up is the queue's delivery delay; emails go at once.
+    delay = queue.get("DelaySeconds")
+    assert delay == (None if consumer == "ConfirmationEmail" else {"Ref": "FollowUpDelaySeconds"})
+    dlq = resources[f"{consumer}DeadLetterQueue"]["Properties"]
+    assert dlq["MessageRetentionPeriod"] == 1209600 and dlq["SqsManagedSseEnabled"] is True
+    # Only the rule may send to the queue and the dead-letter queue.
+    (statement,) = resources[f"{consumer}QueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+    assert statement["Action"] == "sqs:SendMessage"
+    assert statement["Condition"] == {
+        "ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": [f"{consumer}Rule", "Arn"]}}
+    }
+
+
+@pytest.mark.parametrize("consumer", sorted(CONSUMERS))
+def test_each_consumer_reports_partial_batch_failures_and_alarms_on_its_dead_letters(
+    template: dict[str, Any], consumer: str
+) -> None:
+    resources = template["Resources"]
+    mapping = resources[f"{consumer}EventSource"]["Properties"]
+    assert mapping["EventSourceArn"] == {"Fn::GetAtt": [f"{consumer}Queue", "Arn"]}
+    assert mapping["FunctionName"] == {"Ref": f"{consumer}Function"}
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["ScalingConfig"]["MaximumConcurrency"] >= 2
+    alarm = resources[f"{consumer}DeadLetterAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == (
+        "AWS/SQS",
+        "ApproximateNumberOfMessagesVisible",
+    )
+    assert alarm["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": [f"{consumer}DeadLetterQueue", "QueueName"]}}
+    ]
+    assert _fires_on_any(alarm)
+
+
+@pytest.mark.parametrize("consumer", sorted(CONSUMERS))
+def test_consumer_functions_get_their_code_and_configuration(
+    transformed: dict[str, Any], consumer: str
+) -> None:
+    function = transformed["Resources"][f"{consumer}Function"]
+    assert function["Condition"] == CONSUMERS[consumer]
+    props = function["Properties"]
+    env = props["Environment"]["Variables"]
+    assert env == {
+        "IDEMPOTENCY_TABLE_NAME": {"Ref": "IdempotencyTable"},
+        "DEDUP_DAYS": {"Ref": "ArchiveRetentionDays"},
+        **PRACTICE_ENV,
+        **CONSUMER_ENV[consumer],
+        **POWERTOOLS_ENV,
+    }
+
+
+def test_consumer_code_lives_in_its_own_folder(template: dict[str, Any]) -> None:
+    for consumer, code in CONSUMER_CODE.items():
+        assert template["Resources"][f"{consumer}Function"]["Properties"]["CodeUri"] == code
+        assert (ROOT / code / "app.py").is_file()
+
+
+@pytest.mark.parametrize("consumer", sorted(CONSUMERS))
+def test_consumers_may_do_only_what_their_notification_needs(
+    transformed: dict[str, Any], consumer: str
+) -> None:
+    grants = _grants_with_ses(transformed, f"{consumer}Function")
+    expected: dict[str, set[tuple[str | None, str]]] = {
+        **{action: {(None, f"{consumer}Queue")} for action in SQS_POLLER_ACTIONS},
+        **{action: {(None, "IdempotencyTable")} for action in ITEM_ACTIONS},
+    }
+    if consumer == "ConfirmationEmail":
+        expected["ses:SendEmail"] = expected["ses:SendRawEmail"] = {(None, "NotifySender")}
+    else:
+        expected["secretsmanager:GetSecretValue"] = {(None, "OliverSecretArn")}
+    assert grants == expected
+
+
+def _grants_with_ses(cfn: dict[str, Any], function: str) -> dict[str, set[tuple[str | None, str]]]:
+    """Like ``_grants``; the SES statement is named by the parameter its condition allows."""
+    grants: dict[str, set[tuple[str | None, str]]] = {}
+    for condition, statement in _statements(_role_of(cfn, function)):
+        assert statement["Effect"] == "Allow"
+        if statement.get("Sid") == "SendFromTheSender":
+            assert _sends_only_from_the_sender(statement)
+            targets = {(condition, "NotifySender")}
+        else:
+            targets = {(condition, _referenced(r)) for r in _as_list(statement["Resource"])}
+        for action in _as_list(statement["Action"]):
+            grants.setdefault(action, set()).update(targets)
+    return grants
+
+
+def test_the_bus_is_archived_for_replays_as_long_as_consumers_remember_events(
+    template: dict[str, Any],
+) -> None:
+    archive = template["Resources"]["EventArchive"]
+    assert archive["Type"] == "AWS::Events::Archive"
+    assert archive["Properties"]["SourceArn"] == {"Fn::GetAtt": ["EventBus", "Arn"]}
+    assert archive["Properties"]["RetentionDays"] == {"Ref": "ArchiveRetentionDays"}
+    assert "Condition" not in archive
+    assert template["Outputs"]["EventArchiveArn"]["Value"] == {
+        "Fn::GetAtt": ["EventArchive", "Arn"]
+    }
+    delay = template["Parameters"]["FollowUpDelaySeconds"]
+    assert (delay["MinValue"], delay["MaxValue"]) == (0, 900)  # SQS's delivery delay limit
+
+
+def test_sender_parameter_takes_an_address_or_nothing(template: dict[str, Any]) -> None:
+    pattern = template["Parameters"]["NotifySender"]["AllowedPattern"]
+    for right in ("", "appointments@example-vet.com", "front.desk@mail.example-vet.co.uk"):
+        assert re.fullmatch(pattern, right), right
+    for wrong in ("appointments", "Vet <a@example.com>", "a@b", " a@example.com"):
+        assert not re.fullmatch(pattern, wrong), wrong
+
+
+def test_the_calendar_library_ships_with_the_email_function_only() -> None:
+    layer = (ROOT / "layers" / "booking" / "requirements.txt").read_text()
+    email = (ROOT / "functions" / "notify_email" / "requirements.txt").read_text()
+    pins = [line for line in email.splitlines() if line and not line.startswith("#")]
+    assert pins == ["icalendar==7.3.0"]
+    assert "icalendar" not in layer
+    dev = tomllib.loads(PYPROJECT.read_text())["project"]["optional-dependencies"]["dev"]
+    assert "icalendar==7.3.0" in dev

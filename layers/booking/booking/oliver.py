@@ -301,6 +301,95 @@ class OliverClient:
             raise BookingRejected()
         raise UpstreamError()
 
+    # -- staff tasks and AI outbound (the notification consumers) ------------------------------
+
+    def create_staff_task(
+        self,
+        body: dict[str, Any],
+        token: str,
+        location_id: str,
+        request_id: str,
+        budget: Budget,
+    ) -> dict[str, Any]:
+        """``POST /staff_tasks``. Oliver has no idempotency for it, so, like the create of an
+        appointment, it is sent again only when no connection was made; a doubt after sending
+        (timeout, 5xx, an unreadable 2xx) is ``CreateOutcomeUnknown``: the caller looks for the
+        task before trying again. A 400 is ``ReadRefused``."""
+        url = f"{self.api_url}/staff_tasks"
+        headers = self._headers(token, location_id, request_id)
+        attempts = 3
+        for attempt in range(attempts):
+            try:
+                response = self.http.post(
+                    url, json=body, headers=headers, timeout=budget.timeout(READ_TIMEOUT)
+                )
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout):
+                if attempt + 1 == attempts or not budget.allows(1.0):
+                    raise UpstreamUnavailable(retry_after=10) from None
+                time.sleep(0.2 * (attempt + 1))
+                continue
+            except httpx.TransportError as exc:
+                raise CreateOutcomeUnknown() from exc
+            status = response.status_code
+            if status == 401:
+                raise Unauthorized()
+            if status == 429:
+                raise RateLimited(retry_after=retry_after_seconds(response))
+            if status >= 500:
+                raise CreateOutcomeUnknown()
+            envelope = _envelope(response)
+            if 200 <= status < 300:
+                data = envelope.get("data") if envelope and envelope["success"] else None
+                if not isinstance(data, dict):
+                    raise CreateOutcomeUnknown()
+                return data
+            if status == 400:
+                raise ReadRefused()
+            raise UpstreamError()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def list_staff_tasks(
+        self,
+        params: dict[str, str],
+        token: str,
+        location_id: str,
+        request_id: str,
+        budget: Budget,
+        max_pages: int = 3,
+    ) -> list[dict[str, Any]]:
+        """``GET /staff_tasks`` (``status`` filter), up to ``max_pages`` pages of 100."""
+        found: list[dict[str, Any]] = []
+        for page in range(max_pages):
+            query = {**params, "page": str(page), "per_page": "100"}
+            data = self._read(
+                "GET", "/staff_tasks", token, location_id, request_id, budget, params=query
+            )
+            if not isinstance(data, dict):
+                raise UpstreamError()
+            content = data.get("content") or []
+            found.extend(item for item in content if isinstance(item, dict))
+            if page + 1 >= int(data.get("total_pages") or 0):
+                break
+        return found
+
+    def request_ai_outbound(
+        self,
+        body: dict[str, Any],
+        token: str,
+        location_id: str,
+        request_id: str,
+        budget: Budget,
+    ) -> dict[str, Any]:
+        """``POST /ai_outbound/requests``. Safe to send again: a repeated
+        ``partner_request_id`` returns the existing request, so it is retried like a read
+        (429 and 5xx with backoff, within the budget). A 400 is ``ReadRefused``."""
+        data = self._read(
+            "POST", "/ai_outbound/requests", token, location_id, request_id, budget, json=body
+        )
+        if not isinstance(data, dict):
+            raise UpstreamError()
+        return data
+
 
 class OliverGateway:
     """Oliver for one request: callers say what they want, the gateway brings the credentials.
@@ -355,3 +444,12 @@ class OliverGateway:
 
     def create_appointment(self, body: dict[str, Any]) -> dict[str, Any]:
         return self._call(self.client.create_appointment, body)  # type: ignore[no-any-return]
+
+    def create_staff_task(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self._call(self.client.create_staff_task, body)  # type: ignore[no-any-return]
+
+    def list_staff_tasks(self, params: dict[str, str]) -> list[dict[str, Any]]:
+        return self._call(self.client.list_staff_tasks, params)  # type: ignore[no-any-return]
+
+    def request_ai_outbound(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self._call(self.client.request_ai_outbound, body)  # type: ignore[no-any-return]
