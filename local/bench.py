@@ -7,6 +7,11 @@
 - throughput: warm bookings per second against the Oliver sandbox over real loopback HTTP,
   counting secret reads and new upstream connections during the warm run (both should be 0);
 - artifact size: the function code, and the layer (our package plus the pinned dependencies).
+
+Bookings are public ones, as the demo form posts them (``VISITOR``: name, email, phone and the
+pet's name): the function looks the client up (``GET /clients`` by email and by phone), picks the
+pet, then creates. The bench's address (127.0.0.1) is exempt from the per-IP throttle
+(``THROTTLE_EXEMPT_CIDRS``): it measures the booking path, not the throttle's 429.
 """
 
 from __future__ import annotations
@@ -45,6 +50,9 @@ ENV = {
     "EVENT_BUS_NAME": "bench",
     "IDEMPOTENCY_TABLE_NAME": "bench",
     "EVENT_DLQ_URL": "http://127.0.0.1:9/queue/bench",
+    "THROTTLE_KEY_SECRET_ID": "bench/throttle-key",
+    "PRACTICE_TIMEZONE": "America/Chicago",
+    "THROTTLE_EXEMPT_CIDRS": "127.0.0.0/8",
     "POWERTOOLS_LOG_LEVEL": "WARNING",
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_ACCESS_KEY_ID": "bench",
@@ -96,24 +104,34 @@ class _Context:
 
 
 class _Stub:
-    """An AWS client that answers at once, counting calls."""
+    """An AWS client that answers at once, counting calls. An answer may be a function of the
+    call's parameters."""
 
     def __init__(self, answers: dict[str, Any]) -> None:
         self.answers = answers
         self.calls: dict[str, int] = {}
 
     def __getattr__(self, name: str) -> Any:
-        def call(**_kwargs: Any) -> Any:
+        def call(**kwargs: Any) -> Any:
             self.calls[name] = self.calls.get(name, 0) + 1
-            return self.answers.get(name, {})
+            answer = self.answers.get(name, {})
+            return answer(kwargs) if callable(answer) else answer
 
         return call
 
 
-def _stubs() -> dict[str, _Stub]:
-    secret = json.dumps({"token": "bench-token", "location_id": "bench-location"})
+BENCH_SECRET = {"token": "bench-token", "location_id": "bench-location"}
+
+
+def _stubs(oliver_secret: dict[str, str]) -> dict[str, _Stub]:
+    def get_secret_value(params: dict[str, Any]) -> dict[str, str]:
+        if params.get("SecretId") == ENV["THROTTLE_KEY_SECRET_ID"]:
+            # As the template generates it: a random string of its own.
+            return {"SecretString": "bench-throttle-key-" + "k" * 45, "Name": "t"}
+        return {"SecretString": json.dumps(oliver_secret), "Name": "b"}
+
     return {
-        "secretsmanager": _Stub({"get_secret_value": {"SecretString": secret, "Name": "b"}}),
+        "secretsmanager": _Stub({"get_secret_value": get_secret_value}),
         "events": _Stub({"put_events": {"FailedEntryCount": 0, "Entries": [{"EventId": "1"}]}}),
         "sqs": _Stub({}),
         "dynamodb": _Stub({}),
@@ -146,7 +164,9 @@ def _event(method: str, path: str, body: dict[str, Any] | None = None, query: st
 _ORIGINALS: dict[str, Any] = {}
 
 
-def _load_handler(api_url: str, transport: Any = None) -> tuple[Any, Any, dict[str, _Stub]]:
+def _load_handler(
+    api_url: str, transport: Any = None, oliver_secret: dict[str, str] = BENCH_SECRET
+) -> tuple[Any, Any, dict[str, _Stub]]:
     os.environ.update({**ENV, "OLIVER_API_URL": api_url})
     for path in (str(FUNCTION), str(LAYER)):
         if path not in sys.path:
@@ -157,7 +177,7 @@ def _load_handler(api_url: str, transport: Any = None) -> tuple[Any, Any, dict[s
     originals = _ORIGINALS.setdefault("container", (container.aws_client, container.http_client))
     container.aws_client, container.http_client = originals  # type: ignore[assignment]
     container.reset()
-    stubs = _stubs()
+    stubs = _stubs(oliver_secret)
     container.aws_client = lambda service: stubs[service]  # type: ignore[assignment]
     if transport is not None:
         client = httpx.Client(transport=transport)
@@ -166,8 +186,44 @@ def _load_handler(api_url: str, transport: Any = None) -> tuple[Any, Any, dict[s
     return app, container, stubs
 
 
+#: The sandbox's Jane Doe and her dog Rex, as a visitor types them into the demo form.
+VISITOR = {
+    "first_name": "Jane",
+    "last_name": "Doe",
+    "email": "jane@example.com",
+    "phone": "(555) 555-0100",
+    "patient_name": "Rex",
+}
+#: Jane's record as Oliver's ``GET /clients`` returns it (the stand-in's only client).
+CLIENT = {
+    "id": "1001",
+    "name": "Jane Doe",
+    "email": "jane@example.com",
+    "phone": "+15555550100",
+    "remote_id": "PIMS-C-1001",
+    "patients": [
+        {"id": "2001", "name": "Rex", "client_id": "1001", "species": "dog"},
+        {"id": "2002", "name": "Whiskers", "client_id": "1001", "species": "cat"},
+    ],
+}
+
+
 def _booking(i: int) -> dict[str, Any]:
-    return {"slot_id": f"bench-{uuid.uuid4()}", "client_id": 1000 + i, "patient_id": 2000 + i}
+    return {"slot_id": f"bench-{uuid.uuid4()}", **VISITOR}
+
+
+def _clients_answer(request: Any) -> dict[str, Any]:
+    """``GET /clients?email=...`` or ``?phone=...`` as Oliver answers it: the clients whose email
+    (folded) or phone (digits) agrees, in its envelope."""
+    email = request.url.params.get("email")
+    phone = request.url.params.get("phone")
+    by_email = email is not None and email.strip().lower() == CLIENT["email"]
+    by_phone = phone is not None and "".join(c for c in phone if c.isdigit()) == "15555550100"
+    return {
+        "success": True,
+        "data": [CLIENT] if by_email or by_phone else [],
+        "message": "Clients retrieved successfully",
+    }
 
 
 def warm_overhead() -> dict[str, float]:
@@ -175,14 +231,24 @@ def warm_overhead() -> dict[str, float]:
 
     created = {
         "success": True,
-        "data": {"id": 1, "status": "REQUESTED", "booking_date": "2030-01-07T09:00:00-06:00"},
-        "message": "created",
+        "data": {
+            "id": 1,
+            "status": "REQUESTED",
+            "booking_date": "2030-01-07T09:00:00-06:00",
+            "end_date": "2030-01-07T09:20:00-06:00",
+            "client_first_name": "Jane",
+            "client_last_name": "Doe",
+            "patient_name": "Rex",
+        },
+        "message": "Appointment created successfully",
     }
     days = [{"date": "01/07/2030", "available": True, "times": []}]
 
     def upstream(request: httpx.Request) -> httpx.Response:
         if request.url.path.endswith("/open_times"):
             return httpx.Response(200, json={"success": True, "data": days})
+        if request.method == "GET" and request.url.path.endswith("/clients"):
+            return httpx.Response(200, json=_clients_answer(request))
         return httpx.Response(200, json=created)
 
     app, _, _ = _load_handler("http://upstream.bench/v1", httpx.MockTransport(upstream))
@@ -197,17 +263,27 @@ def warm_overhead() -> dict[str, float]:
         ),
         "booking": lambda i: _event("POST", "/bookings", _booking(i)),
     }
+    expected = {"health": 200, "open_times": 200, "booking": 201}
     for name, make in routes.items():
         for i in range(20):  # warm up
-            app.lambda_handler(make(i), context)
+            _expect(app.lambda_handler(make(i), context), expected[name], name)
         samples = []
         for i in range(WARM_REQUESTS):
             event = make(i)
             start = time.perf_counter()
-            app.lambda_handler(event, context)
+            answer = app.lambda_handler(event, context)
             samples.append(time.perf_counter() - start)
+            _expect(answer, expected[name], name)
         results[f"{name}_ms"] = statistics.median(samples) * 1000
     return results
+
+
+def _expect(answer: dict[str, Any], status: int, route: str) -> None:
+    """A figure is only worth reporting for the answer it claims to time."""
+    if answer["statusCode"] != status:
+        raise RuntimeError(
+            f"{route}: answered {answer['statusCode']} instead of {status}: {answer.get('body')}"
+        )
 
 
 def throughput() -> dict[str, float]:
@@ -217,15 +293,15 @@ def throughput() -> dict[str, float]:
 
     sandbox = SandboxServer(port=0).start()
     try:
-        app, container, stubs = _load_handler(sandbox.api_base)
-        secret = json.dumps({"token": "sandbox-static-token", "location_id": LOCATION_ID})
-        stubs["secretsmanager"].answers["get_secret_value"] = {"SecretString": secret, "Name": "b"}
+        secret = {"token": "sandbox-static-token", "location_id": LOCATION_ID}
+        app, container, stubs = _load_handler(sandbox.api_base, oliver_secret=secret)
         context = _Context()
         query = "search_from_date=2030-01-07T08:00:00Z&appointment_type=wellness"
         answer = app.lambda_handler(_event("GET", "/open-times", query=query), context)
         slots = [t["uuid"] for day in json.loads(answer["body"])["data"] for t in day["times"]]
-        first = {"slot_id": slots.pop(), "client_id": 1001, "patient_id": 2001}
-        app.lambda_handler(_event("POST", "/bookings", first), context)  # the cold request
+        first = {"slot_id": slots.pop(), **VISITOR}
+        # the cold request
+        _expect(app.lambda_handler(_event("POST", "/bookings", first), context), 201, "booking")
         reads_before = stubs["secretsmanager"].calls.get("get_secret_value", 0)
         pool = container.http_client()._transport._pool
         connections_before = {id(c) for c in pool.connections}
@@ -233,7 +309,7 @@ def throughput() -> dict[str, float]:
         start = time.perf_counter()
         statuses = []
         for slot in slots[:count]:
-            body = {"slot_id": slot, "client_id": 1001, "patient_id": 2001}
+            body = {"slot_id": slot, **VISITOR}
             statuses.append(
                 app.lambda_handler(_event("POST", "/bookings", body), context)["statusCode"]
             )
@@ -310,11 +386,17 @@ def artifact_size() -> dict[str, float]:
     }
 
 
+_SINK: list[Any] = []
+
+
 def _quietly(measure: Any) -> Any:
-    """Run a measurement with the handler's log and metric lines kept off the report."""
+    """Run a measurement with the handler's log and metric lines kept off the report. The sink
+    stays open: the handler's logger keeps the stream it was first imported under."""
     import contextlib
 
-    with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
+    if not _SINK:
+        _SINK.append(open(os.devnull, "w"))  # noqa: SIM115 - open for the process's life
+    with contextlib.redirect_stdout(_SINK[0]):
         return measure()
 
 

@@ -12,13 +12,19 @@ Where each part lives:
 * ``figures``: ``Check``, ``check`` and ``Result`` (one scenario's run on one target), and the
   helpers every scenario uses to count answers and events.
 * ``targets``: what a scenario runs against: ``Sandbox`` (the Oliver sandbox's control
-  endpoints), ``AwsSide`` (queues, idempotency table, secret), the ``Target`` protocol with
+  endpoints), ``AwsSide`` (queues, idempotency and throttle tables, secret), the ``Target``
+  protocol (``book`` posts a public booking, ``deliver`` a signed partner webhook) with
   ``StackTarget`` (the local stack over HTTP) and ``InProcess`` (the handler in this process),
-  and ``open_slots``, ``fresh``, ``booking_fields``.
-* ``duplicate_storm``: 50 identical submissions at once; ``moto_conditional_write_probe``.
+  and ``open_slots``, ``fresh``, ``booking_fields`` (a public booking by name),
+  ``partner_fields`` (a signed partner's, by ids); ``STACK_ARGS`` / ``reliability_stack``: the
+  local stack with the scenarios' loopback address exempt from the per-IP throttle.
+* ``duplicate_storm``: 50 identical public submissions at once;
+  ``moto_conditional_write_probe``.
 * ``upstream_faults``: the upstream fault matrix (``UPSTREAM_FAULTS``, ``upstream_fault``).
-* ``eventbridge_faults``: ``PutEvents`` failing by plan (``FaultyEvents``); parking, replay.
-* ``secret_faults``: the Oliver secret missing, malformed, throttled, rotated mid-traffic.
+* ``eventbridge_faults``: ``PutEvents`` failing by plan (``FaultyEvents``) under 100 partner
+  webhook bookings; parking, replay.
+* ``secret_faults``: the Oliver secret missing, malformed, throttled (alone, or with every
+  secret), rotated mid-traffic.
 * ``report``: ``run_all`` (every scenario on its targets) and ``render`` (the doc's Markdown).
 * ``__main__``: the command: starts the local stack, runs everything, writes the doc.
 
@@ -37,10 +43,11 @@ from local.reliability.secret_faults import (
     secret_rotation,
     secret_throttled,
 )
-from local.reliability.targets import InProcess, StackTarget
+from local.reliability.targets import STACK_ARGS, InProcess, StackTarget, reliability_stack
 from local.reliability.upstream_faults import UPSTREAM_FAULTS, UpstreamFault, upstream_fault
 
 __all__ = [
+    "STACK_ARGS",
     "UPSTREAM_FAULTS",
     "InProcess",
     "StackTarget",
@@ -48,6 +55,7 @@ __all__ = [
     "duplicate_storm",
     "eventbridge_faults",
     "moto_conditional_write_probe",
+    "reliability_stack",
     "secret_malformed",
     "secret_missing",
     "secret_rotation",

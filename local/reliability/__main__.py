@@ -6,7 +6,8 @@ asserts every figure. Two targets run the real ``lambda_handler``:
 
 * ``StackTarget``: the local stack (``LocalStack``): HTTP to the API emulation, which runs one
   invocation at a time like one Lambda container; the Oliver sandbox and the AWS emulation
-  (moto server) behind it.
+  (moto server) behind it. It is started with the loopback addresses exempt from the per-IP
+  throttle: the scenarios post dozens of bookings from there.
 * ``InProcess``: the handler called in this process (its events built by the API emulation's
   own event builder), an Oliver sandbox (``SandboxServer``) on a free port, and AWS either under
   moto in-process (``mock_aws``) or the local stack's AWS emulation. Threads here are
@@ -32,11 +33,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local.reliability", description=__doc__)
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="default %(default)s")
     args = parser.parse_args(argv)
-    from local.stack import LocalStack
+    from local.reliability.targets import STACK_ARGS, reliability_stack
 
     started = time.monotonic()
-    print("Reliability suite: starting the local stack...", flush=True)
-    with LocalStack() as stack:
+    print(f"Reliability suite: starting the local stack ({' '.join(STACK_ARGS)})...", flush=True)
+    with reliability_stack() as stack:
         results = run_all(stack, log=lambda text: print(text, flush=True))
     probe = moto_conditional_write_probe()
     args.output.write_text(render(results, probe), encoding="utf-8")

@@ -1,8 +1,10 @@
 """Scenario 1, duplicate storm: 50 identical submissions at once, exactly one create upstream.
 
-Also ``moto_conditional_write_probe``: whether moto in-process applies a conditional put
-atomically under threads (the reason ``InProcess`` serialises moto's requests); the doc quotes
-its figures.
+The submissions are public bookings (POST /bookings by name, email, phone and pet name, as a
+website's form sends them: double clicks, a browser's retries, an impatient visitor), so the
+idempotency key is the one derived from the normalised booking. They all come from the
+scenario's own address, which the target exempts from the per-IP throttle (``targets``): the
+storm is about duplicates, not about the throttle.
 """
 
 from __future__ import annotations
@@ -15,8 +17,25 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from local import aws
-from local.reliability.figures import BOOKED, FAILED, Result, _of_type, _statuses, check
-from local.reliability.targets import Answer, InProcess, Target, booking_fields, fresh, open_slots
+from local.reliability.figures import (
+    BOOKED,
+    FAILED,
+    Result,
+    _of_type,
+    _statuses,
+    check,
+    found_in,
+    receipt_shape,
+)
+from local.reliability.targets import (
+    CLIENT_DETAILS,
+    Answer,
+    InProcess,
+    Target,
+    booking_fields,
+    fresh,
+    open_slots,
+)
 
 
 def duplicate_storm(
@@ -25,8 +44,9 @@ def duplicate_storm(
     create_delay: float = 0.5,
     handlers: Sequence[Callable[..., Any]] | None = None,
 ) -> Result:
-    """``submissions`` identical bookings at once (a barrier releases every thread together).
-    The create is slowed by ``create_delay`` so that the duplicates arrive while it runs."""
+    """``submissions`` identical public bookings at once (a barrier releases every thread
+    together). The create is slowed by ``create_delay`` so that the duplicates arrive while it
+    runs."""
     fresh(target)
     slot = open_slots(target, 1)[0]
     target.sandbox.faults(
@@ -65,13 +85,16 @@ def duplicate_storm(
     created_ids = {a.appointment_id for a in ok if a.status == 201}
     replayed = sum(1 for a in ok if a.status == 201 and a.headers.get("idempotent-replayed"))
     retry_after = all("retry-after" in a.headers for a in ok if a.status == 409)
+    receipts = all(receipt_shape(a.body) for a in ok if a.status == 201)
+    leaked = sorted({word for a in ok for word in found_in(a.body, CLIENT_DETAILS)})
     state = target.sandbox.state()
     events = target.aws.take_events(expected=1)
     result = Result(
         "Duplicate storm",
         target.name,
-        f"{submissions} identical JSON bookings released together; create slowed by "
-        f"{create_delay}s",
+        f"{submissions} identical public JSON bookings (by name, email, phone and pet name; the "
+        f"scenario's address exempt from the per-IP throttle) released together; create "
+        f"slowed by {create_delay}s",
         seconds=seconds,
     )
     result.figures = {
@@ -92,6 +115,8 @@ def duplicate_storm(
         check("every 409 has Retry-After", True, retry_after),
         check("distinct appointments in the 201s", 1, len(created_ids)),
         check("201 answers that are replays", statuses.get(201, 0) - 1, replayed),
+        check("every 201 is the receipt", True, receipts),
+        check("client details in the answers", [], leaked),
         check(f"'{BOOKED}' events", 1, len(_of_type(events, BOOKED))),
         check(f"'{FAILED}' events", 0, len(_of_type(events, FAILED))),
     ]  # fmt: skip
@@ -127,6 +152,9 @@ def moto_conditional_write_probe(threads: int = 50, rounds: int = 5) -> dict[str
     try:
         with mock_aws():
             dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+            # Looked up once, here: botocore builds a client's exception classes lazily, and
+            # threads racing to build them can raise one class and catch another.
+            refused = dynamodb.exceptions.ConditionalCheckFailedException
             dynamodb.create_table(
                 TableName="probe",
                 KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
@@ -150,7 +178,7 @@ def moto_conditional_write_probe(threads: int = 50, rounds: int = 5) -> dict[str
                             ConditionExpression="attribute_not_exists(id)",
                         )
                         won.append(1)
-                    except dynamodb.exceptions.ConditionalCheckFailedException:
+                    except refused:
                         pass
 
                 workers = [threading.Thread(target=put) for _ in range(threads)]

@@ -4,6 +4,11 @@ EventBridge has no local stand-in that fails, so ``FaultyEvents`` wraps the func
 EventBridge client and raises or reports a partial ``FailedEntryCount`` according to
 ``EVENTBRIDGE_PLANS``. Every event must end up delivered or parked; the replay then delivers
 every parked one exactly once.
+
+The bookings come from a signed partner (the demo source's webhook, by Oliver's client and
+patient ids, one delivery id each): a hundred bookings in a row is what a partner's system
+sends, not what a visitor's browser does, and a partner is not subject to the per-visitor
+throttle.
 """
 
 from __future__ import annotations
@@ -18,8 +23,14 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from local.reliability.figures import BOOKED, Result, _of_type, _statuses, check
-from local.reliability.targets import InProcess, booking_fields, fresh, open_slots
+from local.reliability.figures import BOOKED, Result, _of_type, _statuses, check, receipt_shape
+from local.reliability.targets import (
+    InProcess,
+    fresh,
+    new_delivery_id,
+    open_slots,
+    partner_fields,
+)
 from local.template import REPO_ROOT
 
 #: What the stub does to the n-th distinct event it sees (cycling): "raise" and "partial" are
@@ -90,7 +101,7 @@ def eventbridge_faults(
     replay_command_port: int | None = None,
     function_replay_batch: int = 10,
 ) -> Result:
-    """``bookings`` bookings while EventBridge fails (exceptions and partial
+    """``bookings`` partner bookings while EventBridge fails (exceptions and partial
     ``FailedEntryCount``, by plan). Every event must end up delivered or parked, none lost;
     then the replay delivers every parked one exactly once: first ``replay_parked`` in this
     process (one batch of ``function_replay_batch``), then, when ``replay_command_port`` (the
@@ -111,7 +122,7 @@ def eventbridge_faults(
     target.counts.clear()
     try:
         slots = open_slots(target, bookings)
-        answers = [target.book(booking_fields(slot)) for slot in slots]
+        answers = [target.deliver(partner_fields(slot), new_delivery_id()) for slot in slots]
     finally:
         target.restore_aws_clients()
     stub = stubs[0]
@@ -156,8 +167,8 @@ def eventbridge_faults(
     result = Result(
         "EventBridge faults",
         target.name,
-        f"{bookings} bookings; PutEvents stubbed to fail by plan (cycle of "
-        f"{len(EVENTBRIDGE_PLANS)}): {stub.injected['exception']} exceptions and "
+        f"{bookings} signed partner webhook bookings (by ids); PutEvents stubbed to fail by "
+        f"plan (cycle of {len(EVENTBRIDGE_PLANS)}): {stub.injected['exception']} exceptions and "
         f"{stub.injected['FailedEntryCount']} partial FailedEntryCount answers injected",
         seconds=time.monotonic() - started,
     )
@@ -176,6 +187,8 @@ def eventbridge_faults(
     }
     result.checks = [
         check("bookings answered 201", bookings, statuses.get(201, 0)),
+        check("every 201 is the receipt", True,
+              all(receipt_shape(a.body) for a in answers if a.status == 201)),
         check("appointments upstream", bookings, state["appointments_created"]),
         check(f"'{BOOKED}' events delivered + parked", bookings, len(delivered) + len(parked)),
         check("events both delivered and parked", 0, len(set(delivered) & set(parked))),

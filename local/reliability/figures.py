@@ -8,11 +8,14 @@ the doc's table shows). The small helpers here count answers and events for ever
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 BOOKED, FAILED = "Appointment Booked", "Booking Failed"
+#: What a 201 carries (CONTRACT section 3): a receipt, never the client's record.
+RECEIPT_FIELDS = ("end", "id", "patient_name", "start", "status")
 
 
 @dataclass(frozen=True)
@@ -73,3 +76,31 @@ def _answer_text(status: int, code: str | None, retry_after: str | None = None) 
 
 def _of_type(events: Sequence[Mapping[str, Any]], detail_type: str) -> list[Mapping[str, Any]]:
     return [e for e in events if e.get("detail-type") == detail_type]
+
+
+def _text_of(body: Any) -> str:
+    return body if isinstance(body, str) else json.dumps(body, ensure_ascii=False)
+
+
+def found_in(body: Any, words: Sequence[str]) -> list[str]:
+    """Which of ``words`` an answer's body contains, case-insensitively: a name as a whole
+    word ("Doe", not "Does"), anything else (an email, digits, an id) anywhere."""
+    text = _text_of(body)
+
+    def contains(word: str) -> bool:
+        if word.isalpha():
+            return re.search(rf"\b{re.escape(word)}\b", text, re.IGNORECASE) is not None
+        return word.lower() in text.lower()
+
+    return [w for w in words if contains(w)]
+
+
+def receipt_shape(body: Any) -> bool:
+    """Whether a 201's body is the receipt: ``success``, ``data`` with exactly the receipt's
+    fields, and our ``message``; nothing else."""
+    if not isinstance(body, dict) or set(body) != {"success", "data", "message"}:
+        return False
+    data = body["data"]
+    return (
+        body["success"] is True and isinstance(data, dict) and sorted(data) == list(RECEIPT_FIELDS)
+    )

@@ -12,7 +12,14 @@
     AWS either under moto in-process (``mock_aws``) or the local stack's AWS emulation.
     Threads here are concurrent invocations, as separate Lambda containers would make them.
 
-* ``open_slots``, ``fresh``, ``booking_fields``: what every scenario starts with.
+* ``open_slots``, ``fresh``: what every scenario starts with; ``booking_fields`` (a public
+  booking by name, as the website's form sends it) and ``partner_fields`` (a signed partner's
+  booking by Oliver's ids): what it posts.
+
+The scenarios send dozens of bookings from one address: they are about reliability, not about
+the per-visitor throttle, so every target exempts the loopback addresses from it
+(``THROTTLE_EXEMPT_CIDRS``, as a practice exempts its front desk), the rest of the throttle
+(its table, its key, the per-contact limit) configured as deployed.
 
 Everything talks to 127.0.0.1 only.
 """
@@ -33,9 +40,9 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from types import ModuleType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -43,11 +50,29 @@ import httpx
 from local import aws
 from local.template import REPO_ROOT
 
+if TYPE_CHECKING:
+    from local.stack import LocalStack
+
 LAYER_DIR = REPO_ROOT / "layers" / "booking"
 FUNCTION_DIR = REPO_ROOT / "functions" / "api"
-PRACTICE_TZ = ZoneInfo("America/Chicago")
-#: Jane Doe and her dog Rex in the sandbox's seeded practice.
+PRACTICE_TIMEZONE = "America/Chicago"  # the sandbox's practice (local/oliver_sandbox/seed.py)
+PRACTICE_TZ = ZoneInfo(PRACTICE_TIMEZONE)
+#: Jane Doe and her dog Rex in the sandbox's seeded practice: as a visitor types them into the
+#: public form (which asks for both email and phone), and as a partner addresses them (ids).
+VISITOR = {
+    "first_name": "Jane",
+    "last_name": "Doe",
+    "email": "jane@example.com",
+    "phone": "(555) 555-0100",
+    "patient_name": "Rex",
+}
 CLIENT_ID, PATIENT_ID = 1001, 2001
+#: What no answer may carry (CONTRACT section 3: a receipt, never the client's name, email,
+#: phone or PIMS ids), whichever channel booked and whatever went wrong.
+CLIENT_DETAILS = ("Doe", "jane@example.com", "5555550100", "555-0100", "PIMS-C-1001",
+                  "PIMS-P-2001", "PIMS-P-2002")  # fmt: skip
+#: Not counted by the per-IP throttle: the scenarios' own address (see the module docstring).
+THROTTLE_EXEMPT_CIDRS = "127.0.0.0/8,::1/128"
 CAPTCHA_FIELD, CAPTCHA_TOKEN = "cf-turnstile-response", "XXXX.DUMMY.TOKEN.XXXX"  # Cloudflare's
 
 
@@ -116,6 +141,7 @@ class AwsSide:
     dlq_url: str
     table: str
     secret_id: str
+    throttle_table: str
 
     def take_events(self, expected: int = 0, timeout: float = 3.0) -> list[dict[str, Any]]:
         """Events delivered on the bus (removed from the inspection queue): waits up to
@@ -170,14 +196,16 @@ class AwsSide:
                 self.sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
 
     def clear(self) -> None:
-        """Empty both queues and the idempotency table (records and unknown-outcome markers)."""
+        """Empty both queues, the idempotency table (records and unknown-outcome markers) and
+        the throttle table (visitor counters)."""
         self._drain(self.inbox_url)
         self._drain(self.dlq_url)
-        for page in self.dynamodb.get_paginator("scan").paginate(
-            TableName=self.table, ProjectionExpression="id"
-        ):
-            for item in page.get("Items", []):
-                self.dynamodb.delete_item(TableName=self.table, Key={"id": item["id"]})
+        for table in dict.fromkeys((self.table, self.throttle_table)):
+            for page in self.dynamodb.get_paginator("scan").paginate(
+                TableName=table, ProjectionExpression="id"
+            ):
+                for item in page.get("Items", []):
+                    self.dynamodb.delete_item(TableName=table, Key={"id": item["id"]})
 
     def secret_value(self) -> str:
         return str(self.secrets.get_secret_value(SecretId=self.secret_id)["SecretString"])
@@ -215,7 +243,32 @@ def _answer(status: int, headers: Mapping[str, str], text: str) -> Answer:
 
 
 def booking_fields(slot_id: str) -> dict[str, Any]:
+    """A public booking (POST /bookings): Jane Doe, her email, phone and her dog's name, as a
+    visitor types them into the practice's form; the function finds her and Rex in Oliver."""
+    return {"slot_id": slot_id, **VISITOR}
+
+
+def partner_fields(slot_id: str) -> dict[str, Any]:
+    """A signed partner's booking (POST /webhooks/{source}): Oliver's ids of Jane and Rex."""
     return {"slot_id": slot_id, "client_id": CLIENT_ID, "patient_id": PATIENT_ID}
+
+
+def signed_delivery(body: str, delivery_id: str) -> dict[str, str]:
+    """The headers of a delivery of the local stack's demo partner source, signed with the
+    Standard Webhooks reference implementation as the partner would sign it."""
+    from standardwebhooks.webhooks import Webhook
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    return {
+        "content-type": "application/json",
+        "webhook-id": delivery_id,
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": Webhook(aws.DEMO_WEBHOOK_SECRET).sign(delivery_id, now, body),
+    }
+
+
+def new_delivery_id() -> str:
+    return f"msg_{uuid.uuid4().hex}"
 
 
 def _search_from() -> str:
@@ -231,6 +284,8 @@ class Target(Protocol):
     def book(
         self, fields: Mapping[str, Any], headers: Mapping[str, str] | None = None
     ) -> Answer: ...
+
+    def deliver(self, fields: Mapping[str, Any], delivery_id: str) -> Answer: ...
 
     def open_times(self) -> Answer: ...
 
@@ -253,8 +308,22 @@ def fresh(target: Target) -> None:
     target.aws.clear()
 
 
+#: ``python -m local.dev`` arguments of the stack the scenarios run against: the template
+#: parameter a practice sets for its front desk, here the loopback addresses they post from.
+STACK_ARGS = ("--parameter-overrides", f"ThrottleExemptCidrs={THROTTLE_EXEMPT_CIDRS}")
+
+
+def reliability_stack(**options: Any) -> LocalStack:
+    """A ``LocalStack`` (not started) as the scenarios need it: ``STACK_ARGS``."""
+    from local.stack import LocalStack
+
+    return LocalStack(extra_args=STACK_ARGS, **options)
+
+
 class StackTarget:
-    """The local stack, over HTTP (its API runs one invocation at a time)."""
+    """The local stack, over HTTP (its API runs one invocation at a time). Start it with
+    ``STACK_ARGS`` (``reliability_stack``): otherwise its throttle answers 429 after 20
+    bookings from the scenarios' address."""
 
     def __init__(self, stack: Any) -> None:
         self.stack = stack
@@ -269,6 +338,7 @@ class StackTarget:
             dlq_url=stack.dlq_url,
             table=aws.IDEMPOTENCY_TABLE_NAME,
             secret_id=aws.OLIVER_SECRET_NAME,
+            throttle_table=aws.THROTTLE_TABLE_NAME,
         )
         self._http = httpx.Client(timeout=40.0, limits=httpx.Limits(max_connections=100))
 
@@ -277,6 +347,15 @@ class StackTarget:
         body = {CAPTCHA_FIELD: CAPTCHA_TOKEN, **fields}
         response = self._http.post(
             f"{self.stack.api_url}/bookings", json=body, headers=dict(headers or {})
+        )
+        return _answer(response.status_code, response.headers, response.text)
+
+    def deliver(self, fields: Mapping[str, Any], delivery_id: str) -> Answer:
+        body = json.dumps(dict(fields))
+        response = self._http.post(
+            f"{self.stack.api_url}/webhooks/{aws.DEMO_WEBHOOK_SOURCE}",
+            content=body,
+            headers=signed_delivery(body, delivery_id),
         )
         return _answer(response.status_code, response.headers, response.text)
 
@@ -309,6 +388,9 @@ class InProcess:
         "EVENT_DLQ_URL", "WEBHOOK_SOURCES", "WEBHOOK_SECRET_ID", "CAPTCHA_SECRET_ID",
         "CAPTCHA_VERIFY_URL", "HONEYPOT_FIELD", "DEFAULT_PHONE_REGION", "AWS_ENDPOINT_URL",
         "AWS_PROFILE", "AWS_SESSION_TOKEN", "SECRET_MAX_AGE_SECONDS", "OPEN_TIMES_CACHE_SECONDS",
+        "PRACTICE_TIMEZONE", "PRACTICE_NAME", "PRACTICE_PHONE", "THROTTLE_TABLE_NAME",
+        "THROTTLE_KEY_SECRET_ID", "THROTTLE_EXEMPT_CIDRS", "THROTTLE_BOOKINGS_PER_IP",
+        "THROTTLE_OPEN_TIMES_PER_IP", "THROTTLE_MISSES_PER_CONTACT", "TRUSTED_EDGE",
     )  # fmt: skip
 
     def __init__(self, aws_url: str | None = None, *, name: str | None = None) -> None:
@@ -368,12 +450,20 @@ class InProcess:
                 inbox_url=aws.queue_url(self.aws_url, aws.INSPECTION_QUEUE_NAME),
                 secret_id=aws.OLIVER_SECRET_NAME,
             )
+        # As the template configures the function (its other variables keep their defaults),
+        # with the scenarios' own address exempt from the per-IP throttle.
         os.environ.update(
             OLIVER_API_URL=self._sandbox_server.api_base,
             OLIVER_SECRET_ID=self.aws.secret_id,
             EVENT_BUS_NAME=aws.EVENT_BUS_NAME,
             IDEMPOTENCY_TABLE_NAME=self.aws.table,
             EVENT_DLQ_URL=self.aws.dlq_url,
+            PRACTICE_TIMEZONE=PRACTICE_TIMEZONE,
+            THROTTLE_TABLE_NAME=self.aws.throttle_table,
+            THROTTLE_KEY_SECRET_ID=aws.THROTTLE_KEY_SECRET_NAME,
+            THROTTLE_EXEMPT_CIDRS=THROTTLE_EXEMPT_CIDRS,
+            WEBHOOK_SOURCES=json.dumps(aws.DEMO_WEBHOOK_SOURCES),
+            WEBHOOK_SECRET_ID=aws.WEBHOOK_SECRET_NAME,
         )
         from booking import telemetry
 
@@ -419,6 +509,11 @@ class InProcess:
         secret_arn = secrets.create_secret(
             Name=aws.OLIVER_SECRET_NAME, SecretString=json.dumps(aws.oliver_secret_value())
         )["ARN"]
+        secrets.create_secret(
+            Name=aws.WEBHOOK_SECRET_NAME,
+            SecretString=json.dumps({aws.DEMO_WEBHOOK_SOURCE: aws.DEMO_WEBHOOK_SECRET}),
+        )
+        secrets.create_secret(Name=aws.THROTTLE_KEY_SECRET_NAME, SecretString=aws.throttle_key())
         sqs = client("sqs")
         dlq_url = sqs.create_queue(QueueName=aws.DLQ_NAME)["QueueUrl"]
         inbox_url = sqs.create_queue(QueueName=aws.INSPECTION_QUEUE_NAME)["QueueUrl"]
@@ -438,12 +533,13 @@ class InProcess:
             EventBusName=aws.EVENT_BUS_NAME,
             Targets=[{"Id": "inspection-queue", "Arn": inbox_arn}],
         )
-        client("dynamodb").create_table(
-            TableName=aws.IDEMPOTENCY_TABLE_NAME,
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        for table in (aws.IDEMPOTENCY_TABLE_NAME, aws.THROTTLE_TABLE_NAME):
+            client("dynamodb").create_table(
+                TableName=table,
+                KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                BillingMode="PAY_PER_REQUEST",
+            )
         self.aws = self._aws_side(
             client, dlq_url=dlq_url, inbox_url=inbox_url, secret_id=secret_arn
         )
@@ -461,6 +557,7 @@ class InProcess:
             dlq_url=dlq_url,
             table=aws.IDEMPOTENCY_TABLE_NAME,
             secret_id=secret_id,
+            throttle_table=aws.THROTTLE_TABLE_NAME,
         )
 
     def __exit__(self, *_: object) -> None:
@@ -561,7 +658,11 @@ class InProcess:
         query: str = "",
         headers: Mapping[str, str] | None = None,
         handler: Callable[[dict[str, Any], Any], Any] | None = None,
+        route: str | None = None,
+        path_parameters: Mapping[str, str] | None = None,
     ) -> Answer:
+        """One invocation as API Gateway makes it; ``route`` is the template's path when it
+        has parameters (``/webhooks/{source}``), with their values in ``path_parameters``."""
         from local.api_gateway import LambdaContext, Request, build_event, new_request_id
         from local.template import Route
 
@@ -574,8 +675,8 @@ class InProcess:
         )
         event = build_event(
             request,
-            Route(method, path, "ApiFunction"),
-            {},
+            Route(method, route or path, "ApiFunction"),
+            path_parameters or {},
             request_id=new_request_id(),
             epoch_ms=int(time.time() * 1000),
         )
@@ -596,6 +697,23 @@ class InProcess:
             body=json.dumps(dict(fields)).encode(),
             headers={"content-type": "application/json", **(headers or {})},
             handler=handler,
+        )
+
+    def deliver(
+        self,
+        fields: Mapping[str, Any],
+        delivery_id: str,
+        handler: Callable[[dict[str, Any], Any], Any] | None = None,
+    ) -> Answer:
+        body = json.dumps(dict(fields))
+        return self.invoke(
+            "POST",
+            f"/webhooks/{aws.DEMO_WEBHOOK_SOURCE}",
+            body=body.encode(),
+            headers=signed_delivery(body, delivery_id),
+            handler=handler,
+            route="/webhooks/{source}",
+            path_parameters={"source": aws.DEMO_WEBHOOK_SOURCE},
         )
 
     def open_times(self) -> Answer:

@@ -1,6 +1,12 @@
 """Scenario 2, upstream fault matrix: one booking against each fault of the Oliver sandbox
 on ``POST /appointments`` (``UPSTREAM_FAULTS``), then, for most, the same booking again once the
 fault is gone.
+
+The booking is a public one (POST /bookings by name, email, phone and pet name, as the practice's
+website sends it; the function looks the client up before creating), and "the same booking
+again" is the visitor submitting the same form again. Every upstream error message carries a
+sentinel (``SENTINEL``): upstream's words must never reach the caller (our own sentences only,
+CONTRACT section 3), nor may any answer carry the client's details.
 """
 
 from __future__ import annotations
@@ -10,8 +16,25 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from local.reliability.figures import BOOKED, FAILED, Result, _answer_text, _of_type, check
-from local.reliability.targets import Target, booking_fields, fresh, open_slots
+from local.reliability.figures import (
+    BOOKED,
+    FAILED,
+    Result,
+    _answer_text,
+    _of_type,
+    check,
+    found_in,
+    receipt_shape,
+)
+from local.reliability.targets import CLIENT_DETAILS, Target, booking_fields, fresh, open_slots
+
+#: In every message the faulted upstream answers with: it must appear in no answer of ours.
+SENTINEL = "OLIVER-INTERNAL-7F3A"
+
+
+def _says(text: str) -> str:
+    """An upstream message, as Oliver might word it (its internals included)."""
+    return f"{text} (ref {SENTINEL})"
 
 
 @dataclass(frozen=True)
@@ -30,7 +53,12 @@ class UpstreamFault:
     #: before the retry, wait for upstream to finish what it was still doing
     settle: int | None = None
     create_requests: int = 1
-    message: str | None = None
+
+    def upstream_words(self) -> list[str]:
+        """What upstream says in this fault: the sentinel and each message as a whole."""
+        said = [str(r["body"]["message"]) for r in self.rules if "message" in r.get("body", {})]
+        said += [str(r["text"]) for r in self.rules if "text" in r]
+        return [SENTINEL, *said]
 
 
 def _create_rule(**action: Any) -> dict[str, Any]:
@@ -45,15 +73,17 @@ UPSTREAM_FAULTS: tuple[UpstreamFault, ...] = (
                   503, "outcome_unknown", 0, "outcome_unknown", retry_after="60"),
     UpstreamFault("502 on the create (not processed)",
                   (_create_rule(action="status", status=502,
-                                body={"success": False, "message": "Bad gateway"}),),
+                                body={"success": False, "message": _says("Bad gateway")}),),
                   503, "outcome_unknown", 0, "outcome_unknown", retry_after="60"),
     UpstreamFault("503 on the create (not processed)",
                   (_create_rule(action="status", status=503,
-                                body={"success": False, "message": "Service unavailable"}),),
+                                body={"success": False,
+                                      "message": _says("Service unavailable")}),),
                   503, "outcome_unknown", 0, "outcome_unknown", retry_after="60"),
     UpstreamFault("429 with Retry-After: 7",
                   (_create_rule(action="status", status=429, headers={"Retry-After": "7"},
-                                body={"success": False, "message": "Too many requests"}),),
+                                body={"success": False,
+                                      "message": _says("Too many requests")}),),
                   429, "rate_limited", 0, "rate_limited", retry_after="7"),
     UpstreamFault(f"answer {SLOW}s late, after creating (timeout_after)",
                   (_create_rule(action="timeout_after", seconds=SLOW),),
@@ -68,17 +98,18 @@ UPSTREAM_FAULTS: tuple[UpstreamFault, ...] = (
                   (_create_rule(action="reset_after"),),
                   201, None, 1, None),
     UpstreamFault("200 with a non-JSON body (not processed)",
-                  (_create_rule(action="raw", status=200, text="<html>upstream proxy</html>"),),
+                  (_create_rule(action="raw", status=200,
+                                text=f"<html>upstream proxy {SENTINEL}</html>"),),
                   503, "outcome_unknown", 0, "outcome_unknown", retry_after="60"),
     UpstreamFault("200 with success: false",
                   (_create_rule(action="status", status=200,
                                 body={"success": False, "data": None,
-                                      "message": "Provider is not\n available at this time"}),),
-                  422, "booking_rejected", 0, "booking_rejected", retry=False,
-                  message="Provider is not available at this time"),
+                                      "message": _says("Provider is not\n available at this "
+                                                       "time")}),),
+                  422, "booking_rejected", 0, "booking_rejected", retry=False),
     UpstreamFault("401 once, then success",
                   (_create_rule(action="status", status=401,
-                                body={"success": False, "message": "Token expired"}),),
+                                body={"success": False, "message": _says("Token expired")}),),
                   201, None, 1, None, create_requests=2),
 )  # fmt: skip
 
@@ -113,13 +144,20 @@ def upstream_fault(target: Target, fault: UpstreamFault) -> Result:
         checks.append(check(f"'{FAILED}' reason", [fault.failed_reason], reasons))
     if fault.retry_after is not None:
         checks.append(check("Retry-After", fault.retry_after, first.headers.get("retry-after")))
-    if fault.message is not None:
-        message = first.body.get("message") if isinstance(first.body, dict) else None
-        checks.append(check("upstream message passed on (one line)", fault.message, message))
+    message = first.body.get("message") if isinstance(first.body, dict) else None
+    passed_on = found_in(first.body, fault.upstream_words())
+    checks += [
+        check("upstream's words in the answer", [], passed_on),
+        check("the answer has a message of ours", True, isinstance(message, str) and bool(message)),
+        check("client details in the answer", [], found_in(first.body, CLIENT_DETAILS)),
+    ]
     if fault.status == 201:
         upstream_ids = [str(a["id"]) for a in after_first["appointments"]]
-        checks.append(check("201 carries the upstream appointment", upstream_ids,
-                            [str(first.appointment_id)]))  # fmt: skip
+        checks += [
+            check("201 is the receipt of the upstream appointment", upstream_ids,
+                  [str(first.appointment_id)]),
+            check("201 is the receipt (no client record)", True, receipt_shape(first.body)),
+        ]  # fmt: skip
     if fault.retry:
         if fault.settle is not None:
             result.figures["upstream created it late"] = target.sandbox.wait_created(
@@ -138,6 +176,9 @@ def upstream_fault(target: Target, fault: UpstreamFault) -> Result:
             check("retry: appointments upstream", 1, after["appointments_created"]),
             check("retry: answers the appointment upstream holds", ids,
                   {str(second.appointment_id)}),
+            check("retry: the receipt (no client record)", True, receipt_shape(second.body)),
+            check("retry: client details in the answer", [],
+                  found_in(second.body, CLIENT_DETAILS)),
             check(f"'{BOOKED}' events in all", 1, len(booked_first) + len(_of_type(late, BOOKED))),
             check(f"'{FAILED}' events after the retry", 0, len(_of_type(late, FAILED))),
         ]  # fmt: skip
@@ -147,12 +188,14 @@ def upstream_fault(target: Target, fault: UpstreamFault) -> Result:
     failed_text = f"Failed 1 ({fault.failed_reason})" if fault.failed_reason else "Failed 0"
     result.expected = {
         "answer": _answer_text(fault.status, fault.code, fault.retry_after),
+        "upstream's words passed on": "none",
         "appointments": fault.appointments,
         "events": f"Booked {fault.appointments}, {failed_text}",
     }
     reasons_seen = ", ".join(e["detail"].get("reason", "?") for e in failed_first)
     result.observed = {
         "answer": _answer_text(first.status, first.code, first.headers.get("retry-after")),
+        "upstream's words passed on": ", ".join(passed_on) or "none",
         "appointments": after_first["appointments_created"],
         "events": f"Booked {len(booked_first)}, Failed {len(failed_first)}"
         + (f" ({reasons_seen})" if reasons_seen else ""),

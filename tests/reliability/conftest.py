@@ -1,12 +1,18 @@
 """Reliability suite fixtures: the scenarios live in ``local/reliability/`` (which also writes
 ``docs/reliability.md``); these tests run them and assert every figure. Nothing here writes
-into the repository."""
+into the repository.
+
+``stack`` here is the reliability suite's own local stack: the session's one (tests/conftest.py)
+counts every booking post from 127.0.0.1 against the per-IP throttle (20 per 10 minutes), and
+the scenarios post dozens from there. Theirs exempts the loopback addresses
+(``ThrottleExemptCidrs``, as a practice exempts its front desk); the rest is the same."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,7 +25,17 @@ for path in (ROOT / "layers" / "booking", ROOT / "functions" / "api"):
 # pytest's session-wide capture, not inside one test whose captured stream is closed afterwards.
 import booking.telemetry  # noqa: E402, F401
 
-from local.reliability import InProcess, StackTarget  # noqa: E402
+from local.reliability import InProcess, StackTarget, reliability_stack  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """`python -m local.dev` on free ports with the loopback addresses exempt from the per-IP
+    throttle (``local.reliability.STACK_ARGS``)."""
+    local_stack = reliability_stack(workdir=tmp_path_factory.mktemp("reliability-stack"))
+    local_stack.start()
+    yield local_stack
+    local_stack.stop()
 
 
 @pytest.fixture(scope="module")

@@ -29,6 +29,23 @@ def test_a_throttled_secret_read_is_upstream_unavailable(in_process: InProcess) 
     assert result.checks and result.passed, result.explain()
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="function bug, reported: the throttle key (THROTTLE_KEY_SECRET_ID) is read by "
+    "VisitorThrottle.is_held before BookingService.submit's try, so its 503 "
+    "upstream_unavailable skips the Booking Failed follow-up (and only CountersUnavailable "
+    "fails open, not an unreadable key)",
+)
+def test_when_every_secret_read_is_throttled_the_booking_is_still_followed_up(
+    in_process: InProcess,
+) -> None:
+    """Secrets Manager throttling is account-wide: the throttle key's reads fail too. The
+    visitor's valid booking must still reach staff (one Booking Failed), as when only the
+    Oliver secret is throttled."""
+    result = secret_throttled(in_process, every_secret=True)
+    assert result.checks and result.passed, result.explain()
+
+
 def test_rotation_during_concurrent_traffic_in_process_fails_no_booking(
     in_process: InProcess,
 ) -> None:
@@ -43,7 +60,7 @@ def test_rotation_in_process_costs_one_fresh_read_per_rotation(in_process: InPro
 
     assert result.checks and result.passed, result.explain()
     assert result.figures["401 answers upstream"] == 2
-    assert result.figures["secret reads while the traffic ran"] == 2
+    assert result.figures["Oliver secret reads while the traffic ran"] == 2
 
 
 @pytest.mark.integration
