@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PYTHON_FOR_VENV := $(shell for c in "env PYENV_VERSION=3.13.0 python3.13" python3.13 python3.12 python3.11 python3; do \
 	$$c -c 'import sys; assert sys.version_info >= (3, 11)' >/dev/null 2>&1 && { echo "$$c"; break; }; done)
 
-.PHONY: dev test test-unit test-integration test-browser lint bench reliability scan build deploy replay clean openapi publish
+.PHONY: dev test test-unit test-integration test-browser lint bench reliability scan build deploy replay clean openapi publish go-live-check
 
 $(STAMP): pyproject.toml layers/booking/requirements.txt
 	@test -n '$(PYTHON_FOR_VENV)' || { echo "Python >= 3.11 is required"; exit 1; }
@@ -63,6 +63,10 @@ reliability: $(STAMP)
 ## make openapi: write docs/openapi.json (the HTTP API) and docs/schemas/ (the event details) from the code
 openapi: $(STAMP)
 	$(PY) -m local.openapi
+
+## make go-live-check: read-only questions to a practice's Oliver (ARGS="--help" for options)
+go-live-check: $(STAMP)
+	$(PY) -m local.go_live $(ARGS)
 
 ## make replay: move events parked in the dead-letter queue back onto the bus
 replay: $(STAMP)

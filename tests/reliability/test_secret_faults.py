@@ -29,13 +29,6 @@ def test_a_throttled_secret_read_is_upstream_unavailable(in_process: InProcess) 
     assert result.checks and result.passed, result.explain()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="function bug, reported: the throttle key (THROTTLE_KEY_SECRET_ID) is read by "
-    "VisitorThrottle.is_held before BookingService.submit's try, so its 503 "
-    "upstream_unavailable skips the Booking Failed follow-up (and only CountersUnavailable "
-    "fails open, not an unreadable key)",
-)
 def test_when_every_secret_read_is_throttled_the_booking_is_still_followed_up(
     in_process: InProcess,
 ) -> None:

@@ -179,7 +179,7 @@ class BookingService:
         error = HeldForReview()
         self.count("BookingHeldForReview")
         if self.throttle.first_today("held", sub.booking):
-            name = f"held:{self.throttle.contact_day(sub.booking)}"
+            name = f"held:{self.throttle.contact_day(sub.booking) or key}"
             self._publish_failed(sub, key, error, event_name=name)
         raise error
 
@@ -271,7 +271,8 @@ class BookingService:
     ) -> None:
         if event_name is None and isinstance(error, NotMatched):
             # A hundred guesses at one contact are one follow-up.
-            event_name = f"not_matched:{self.throttle.contact_day(sub.booking)}"
+            contact_day = self.throttle.contact_day(sub.booking)
+            event_name = f"not_matched:{contact_day}" if contact_day else None
         detail = BookingFailedDetail.model_construct(
             **self._detail(sub, key, event_name or f"failed:{key}:{error.code}"),
             reason=error.code,

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from booking.config import Limit
-from booking.errors import VisitorRateLimited
+from booking.errors import UpstreamUnavailable, VisitorRateLimited
 from booking.phone import to_e164
 from booking.store import Counters, CountersUnavailable
 from booking.text import digits, fold
@@ -29,6 +29,10 @@ if TYPE_CHECKING:
     from booking.models import BookingRequest
 
 DAY_SECONDS = 24 * 60 * 60
+
+
+class KeyUnavailable(Exception):
+    """The HMAC key could not be read just now (a passing Secrets Manager fault)."""
 
 
 class VisitorThrottle:
@@ -47,7 +51,15 @@ class VisitorThrottle:
         self._count = count
 
     def _digest(self, kind: str, value: str) -> str:
-        return hmac.new(self._key(), f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()[:40]
+        """The HMAC of a value; ``KeyUnavailable`` when the key cannot be read just now."""
+        try:
+            key = self._key()
+        except UpstreamUnavailable:
+            # A passing Secrets Manager fault: throttling fails open, the booking goes on (and
+            # is followed up if it fails), as for a DynamoDB fault.
+            self._count("ThrottleUnavailable")
+            raise KeyUnavailable() from None
+        return hmac.new(key, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()[:40]
 
     def _exempted(self, ip: str) -> bool:
         try:
@@ -62,9 +74,11 @@ class VisitorThrottle:
         """Count this request; ``VisitorRateLimited`` once the IP is over ``limit``."""
         if not ip or limit.count == 0 or self._exempted(ip):
             return
-        key = f"throttle#ip#{route}#{self._digest('ip', ip)}"
         try:
+            key = f"throttle#ip#{route}#{self._digest('ip', ip)}"
             hits, left = self._counters.hit(key, limit.seconds)
+        except KeyUnavailable:
+            return
         except CountersUnavailable:
             self._count("ThrottleUnavailable")  # fail open: a DynamoDB blip must not stop bookings
             return
@@ -87,15 +101,21 @@ class VisitorThrottle:
     def is_held(self, booking: BookingRequest, limit: Limit) -> bool:
         if limit.count == 0:
             return False
-        keys = [f"throttle#misses#{contact}" for contact in self.contact_ids(booking)]
         try:
+            keys = [f"throttle#misses#{contact}" for contact in self.contact_ids(booking)]
             return self._counters.peek(keys) >= limit.count
+        except KeyUnavailable:
+            return False
         except CountersUnavailable:
             self._count("ThrottleUnavailable")
             return False
 
     def record_miss(self, booking: BookingRequest, limit: Limit) -> None:
-        for contact in self.contact_ids(booking):
+        try:
+            contacts = self.contact_ids(booking)
+        except KeyUnavailable:
+            return
+        for contact in contacts:
             try:
                 self._counters.hit(f"throttle#misses#{contact}", limit.seconds)
             except CountersUnavailable:
@@ -107,7 +127,11 @@ class VisitorThrottle:
         contact = (self.contact_ids(booking) or ["-"])[0]
         return self._counters.claim(f"throttle#{what}#{contact}#{day}", DAY_SECONDS)
 
-    def contact_day(self, booking: BookingRequest) -> str:
-        """A stable name for this contact today, for event ids (no personal data in it)."""
+    def contact_day(self, booking: BookingRequest) -> str | None:
+        """A stable name for this contact today, for event ids (no personal data in it), or
+        None when the key cannot be read just now."""
         day = datetime.now(UTC).date().isoformat()
-        return f"{(self.contact_ids(booking) or ['-'])[0]}:{day}"
+        try:
+            return f"{(self.contact_ids(booking) or ['-'])[0]}:{day}"
+        except KeyUnavailable:
+            return None
