@@ -5,7 +5,7 @@ import importlib
 import json
 
 import httpx
-from conftest import API, booking_event, created
+from conftest import API, JANE_BOOKS_REX, booking_event, created
 
 
 def test_a_variable_removed_between_invocations_is_a_configuration_error_on_the_next(
@@ -17,7 +17,7 @@ def test_a_variable_removed_between_invocations_is_a_configuration_error_on_the_
 
     # When EVENT_BUS_NAME disappears from the environment (no explicit reset)
     monkeypatch.delenv("EVENT_BUS_NAME")
-    answer = invoke(booking_event({"slot_id": "slot-2", "client_id": 1001, "patient_id": 2001}))
+    answer = invoke(booking_event({**JANE_BOOKS_REX, "slot_id": "slot-2"}))
 
     # Then the next invocation sees it
     assert answer.status == 503
@@ -33,7 +33,7 @@ def test_a_new_location_id_between_invocations_is_sent_upstream(invoke, oliver, 
 
     # When OLIVER_LOCATION_ID is set
     monkeypatch.setenv("OLIVER_LOCATION_ID", "0f0e0d0c-0000-4000-8000-000000000001")
-    invoke(booking_event({"slot_id": "slot-2", "client_id": 1001, "patient_id": 2001}))
+    invoke(booking_event({**JANE_BOOKS_REX, "slot_id": "slot-2"}))
 
     # Then it wins from the next request on
     assert create.calls[-1].request.headers["x-client-id"] == "0f0e0d0c-0000-4000-8000-000000000001"
@@ -51,7 +51,7 @@ def test_a_partial_or_missing_lambda_context_still_books(invoke, oliver):
 
     # When it invokes the handler
     first = handler(booking_event(), OnlyRemainingTime())
-    second = handler(booking_event({"slot_id": "slot-2", "client_id": 1, "patient_id": 2}), None)
+    second = handler(booking_event({**JANE_BOOKS_REX, "slot_id": "slot-2"}), None)
 
     # Then the booking path works as with a full context
     assert (first["statusCode"], second["statusCode"]) == (201, 201)

@@ -15,17 +15,27 @@ import jsonschema
 import pytest
 from booking import container
 from booking.publisher import replay_parked
-from conftest import API, REGION, booking_event, created, listed, sent
+from conftest import (
+    API,
+    JANE_BOOKS_REX,
+    REGION,
+    booking_event,
+    clients_found,
+    created,
+    http_event,
+    listed,
+    load_event,
+    sent,
+)
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "docs" / "schemas"
-BY_IDS = {"slot_id": "slot-1", "client_id": 1001, "patient_id": 2001}
-WITH_UTM = {**BY_IDS, "utm_source": "newsletter", "utm_medium": "email", "utm_campaign": "spring"}
-BY_PET = {
-    "slot_id": "slot-1",
-    "first_name": "Jane",
-    "last_name": "Doe",
-    "email": "jane@example.com",
-    "patient_name": "Rex",
+#: What Oliver's create receives for JANE_BOOKS_REX: the ids the lookup found, as integers.
+JANE_REX_UPSTREAM = {"slot_id": "slot-1", "client_id": 1001, "patient_id": 2001}
+WITH_UTM = {
+    **JANE_BOOKS_REX,
+    "utm_source": "newsletter",
+    "utm_medium": "email",
+    "utm_campaign": "spring",
 }
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|\+00:00)$")
 
@@ -70,9 +80,27 @@ def test_a_created_appointment_yields_one_appointment_booked_matching_its_schema
     )
 
 
+def test_the_pet_name_event_file_announces_the_whole_appointment_and_its_referral(
+    invoke, oliver, aws
+):
+    # Given Oliver answers the create with the whole appointment, the client's details included
+    oliver.post(f"{API}/appointments").respond(200, json=created(501))
+
+    # When the sample booking of Jane's Rex, arriving from the newsletter, is posted
+    answer = invoke(load_event("bookings-by-pet-name.json"))
+
+    # Then the caller got a receipt, and the event carries the whole appointment
+    assert answer.status == 201
+    assert "jane@example.com" not in answer.body
+    detail = of_type(aws.events(), "Appointment Booked")[0]["detail"]
+    conforms(detail, "appointment-booked.schema.json")
+    assert detail["appointment"] == created(501)["data"]
+    assert detail["referral_source"] == "newsletter"
+
+
 def test_submitted_at_is_when_api_gateway_received_the_request_in_utc(invoke, oliver, aws):
     oliver.post(f"{API}/appointments").respond(200, json=created(501))
-    event = booking_event(BY_IDS)
+    event = booking_event()
     event["requestContext"]["timeEpoch"] = 1893942240000  # 2030-01-06T15:04:00Z
 
     invoke(event)
@@ -86,7 +114,7 @@ def test_submitted_at_is_when_api_gateway_received_the_request_in_utc(invoke, ol
 def test_without_utm_fields_the_referral_is_null(invoke, oliver, aws):
     oliver.post(f"{API}/appointments").respond(200, json=created(501))
 
-    invoke(booking_event(BY_IDS))
+    invoke(booking_event())
 
     detail = of_type(aws.events(), "Appointment Booked")[0]["detail"]
     assert detail["referral_source"] is None and detail["referral_campaign"] is None
@@ -98,16 +126,16 @@ def test_utm_fields_go_into_the_event_and_never_upstream(invoke, oliver, aws):
 
     invoke(booking_event(WITH_UTM))
 
-    assert sent(create) == BY_IDS
+    assert sent(create) == JANE_REX_UPSTREAM
     assert b"utm" not in create.calls.last.request.content
 
 
 def test_a_replayed_booking_announces_nothing_new(invoke, oliver, aws):
     oliver.post(f"{API}/appointments").respond(200, json=created(501))
-    invoke(booking_event(BY_IDS))
+    invoke(booking_event())
     aws.events()
 
-    invoke(booking_event(BY_IDS))
+    invoke(booking_event())
 
     assert aws.events() == []
 
@@ -116,7 +144,7 @@ def test_an_event_source_variable_sets_the_source(invoke, oliver, aws, reconfigu
     reconfigure(EVENT_SOURCE="vet.bookings")
     oliver.post(f"{API}/appointments").respond(200, json=created(501))
 
-    invoke(booking_event(BY_IDS))
+    invoke(booking_event())
 
     assert [e["source"] for e in aws.events()] == ["vet.bookings"]
 
@@ -155,70 +183,113 @@ def test_an_upstream_rejection_emits_booking_failed_with_the_reason_and_booking(
 def test_upstream_unavailable_emits_booking_failed(invoke, oliver, aws):
     oliver.post(f"{API}/appointments").mock(side_effect=httpx.ConnectError("refused"))
 
-    invoke(booking_event(BY_IDS))
+    invoke(booking_event())
 
     assert failed_event(aws)["reason"] == "upstream_unavailable"
 
 
 def test_an_unknown_outcome_emits_booking_failed(invoke, oliver, aws):
     oliver.post(f"{API}/appointments").mock(side_effect=httpx.ReadTimeout("slow"))
-    oliver.get(f"{API}/clients/1001").respond(200, json={"success": True, "data": None})
     oliver.get(f"{API}/appointments").respond(200, json=listed())
 
-    invoke(booking_event(BY_IDS))
+    invoke(booking_event())
 
     assert failed_event(aws)["reason"] == "outcome_unknown"
-
-
-def test_a_client_not_found_emits_booking_failed_with_the_pet_name_booking(invoke, oliver, aws):
-    oliver.get(f"{API}/clients").respond(200, json={"success": True, "data": []})
-    create = oliver.post(f"{API}/appointments")
-
-    answer = invoke(booking_event(BY_PET))
-
-    assert answer.json()["code"] == "client_not_found"
-    detail = failed_event(aws)
-    assert detail["reason"] == "client_not_found"
-    assert detail["booking"] == BY_PET
-    assert not create.called
-
-
-def test_the_same_failure_retried_has_the_same_event_id(invoke, oliver, aws):
-    oliver.post(f"{API}/appointments").respond(
-        400, json={"success": False, "message": "Stale slot"}
-    )
-    invoke(booking_event(BY_IDS))
-    first = failed_event(aws)
-
-    invoke(booking_event(BY_IDS))
-    second = failed_event(aws)
-
-    assert first["event_id"] == second["event_id"]
-    assert first["request_id"] != second["request_id"]
-
-
-def test_a_different_failure_of_the_same_booking_has_another_event_id(invoke, oliver, aws):
-    oliver.post(f"{API}/appointments").mock(
-        side_effect=[
-            httpx.Response(400, json={"success": False, "message": "Stale slot"}),
-            *[httpx.ConnectError("refused")] * 3,
-        ]
-    )
-    invoke(booking_event(BY_IDS))
-    first = failed_event(aws)
-
-    invoke(booking_event(BY_IDS))
-    second = failed_event(aws)
-
-    assert first["event_id"] != second["event_id"]
 
 
 @pytest.mark.parametrize(
     "fields",
     [
-        pytest.param({"client_id": 1001, "patient_id": 2001}, id="missing-slot"),
-        pytest.param({**BY_IDS, "email": "not-an-email"}, id="bad-email"),
-        pytest.param({**BY_IDS, "coupon": "x"}, id="unknown-field"),
+        pytest.param(JANE_BOOKS_REX, id="first-and-last-name"),
+        pytest.param(
+            {
+                "slot_id": "slot-1",
+                "name": "Doe, Jane",
+                "phone": "555 0100 555",
+                "patient_name": "Rex",
+            },
+            id="full-name-and-phone",
+        ),
+    ],
+)
+def test_a_visitor_not_matched_emits_booking_failed_with_the_booking_as_given(
+    invoke, oliver, aws, fields
+):
+    # Given Oliver knows no client with this contact
+    oliver.get(f"{API}/clients").respond(200, json=clients_found())
+    create = oliver.post(f"{API}/appointments")
+
+    # When a visitor books by pet name
+    answer = invoke(booking_event(fields))
+
+    # Then staff get a follow-up with what the visitor asked for, and nothing is booked
+    assert answer.json()["code"] == "not_matched"
+    detail = failed_event(aws)
+    assert detail["reason"] == "not_matched"
+    assert detail["booking"] == fields
+    assert detail["channel"] == "form"
+    assert not create.called
+
+
+def test_not_matched_follow_ups_have_one_event_id_per_contact_and_day(invoke, oliver, aws):
+    # Given a contact Oliver does not know
+    oliver.get(f"{API}/clients").respond(200, json=clients_found())
+    guesses = [
+        ({**JANE_BOOKS_REX, "slot_id": "slot-1"}, {"idempotency-key": "a"}),
+        ({**JANE_BOOKS_REX, "slot_id": "slot-2", "patient_name": "Max"}, {"idempotency-key": "b"}),
+        ({**JANE_BOOKS_REX, "slot_id": "slot-3", "first_name": "Joan"}, None),
+    ]
+
+    # When it is tried with different bookings and keys, then another contact once
+    ids = []
+    for fields, headers in guesses:
+        assert invoke(booking_event(fields, headers=headers)).json()["code"] == "not_matched"
+        ids.append(failed_event(aws)["event_id"])
+    invoke(booking_event({**JANE_BOOKS_REX, "email": "someone.else@example.org"}))
+    other = failed_event(aws)["event_id"]
+
+    # Then every guess at the one contact is the same follow-up, the other contact another one
+    assert len(set(ids)) == 1
+    assert other != ids[0]
+
+
+def test_booking_failed_carries_the_slots_start_when_it_was_seen_in_open_times(invoke, oliver, aws):
+    # Given the page fetched open times, so the slot's start is known
+    day = {
+        "date": "01/07/2030",
+        "available": True,
+        "times": [
+            {
+                "start": "2030-01-07T09:00:00-06:00",
+                "end": "2030-01-07T09:20:00-06:00",
+                "uuid": "slot-1",
+            }
+        ],
+    }
+    oliver.post(f"{API}/open_times").respond(200, json={"success": True, "data": [day]})
+    query = {"search_from_date": "2030-01-07T08:00:00Z", "appointment_type": "wellness"}
+    assert invoke(http_event("GET", "/open-times", query=query)).status == 200
+    # and the slot is taken by the time the visitor books it
+    oliver.post(f"{API}/appointments").respond(409, json={"success": False, "message": "taken"})
+
+    # When the visitor books it
+    invoke(booking_event())
+
+    # Then the follow-up (as its published schema describes it) says which time was wanted
+    detail = failed_event(aws)
+    assert detail["reason"] == "slot_unavailable"
+    assert detail["booking"] == {**JANE_BOOKS_REX, "start": "2030-01-07T15:00:00Z"}
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        pytest.param(
+            {k: v for k, v in JANE_BOOKS_REX.items() if k != "slot_id"}, id="missing-slot"
+        ),
+        pytest.param({**JANE_BOOKS_REX, "email": "not-an-email"}, id="bad-email"),
+        pytest.param({**JANE_BOOKS_REX, "coupon": "x"}, id="unknown-field"),
+        pytest.param({**JANE_BOOKS_REX, "patient_id": 2001}, id="partner-only-field"),
     ],
 )
 def test_validation_errors_emit_no_booking_failed(invoke, oliver, aws, fields):
@@ -285,7 +356,7 @@ def test_replaying_parked_events_delivers_them_and_empties_the_queue(
     # Given an Appointment Booked event parked while EventBridge was failing
     monkeypatch.setattr(container.aws_client("events"), "put_events", RaisingPutEvents())
     oliver.post(f"{API}/appointments").respond(200, json=created(501))
-    invoke(booking_event(BY_IDS))
+    invoke(booking_event())
     parked = json.loads(aws.parked()[0]["Detail"])
     assert aws.events() == []
 
@@ -306,7 +377,7 @@ def test_a_parked_event_that_still_fails_to_replay_stays_parked(invoke, oliver, 
     refusing = container.aws_client("events")
     monkeypatch.setattr(refusing, "put_events", RefusingPutEvents())
     oliver.post(f"{API}/appointments").respond(200, json=created(501))
-    invoke(booking_event(BY_IDS))
+    invoke(booking_event())
 
     result = replay_parked(refusing, aws.sqs, aws.dlq_url, max_messages=1)
 

@@ -7,57 +7,100 @@ import json
 import threading
 
 import httpx
-from conftest import API, booking_event, created, listed, now_iso, sent
+import pytest
+from conftest import API, JANE_BOOKS_REX, booking_event, created, listed, now_iso, sent
 
-BY_IDS = {"slot_id": "slot-1", "client_id": 1001, "patient_id": 2001}
-BY_NAME = {
+#: Jane books Rex by phone rather than email.
+BY_PHONE = {
     "slot_id": "slot-9",
     "first_name": "Jane",
     "last_name": "Doe",
     "phone": "(555) 555-0100",
-    "patient_remote_id": "PIMS-P-7",
+    "patient_name": "Rex",
+}
+RECEIPT_501 = {
+    "success": True,
+    "data": {
+        "id": 501,
+        "status": "REQUESTED",
+        "start": "2030-01-07T09:00:00-06:00",
+        "end": "2030-01-07T09:20:00-06:00",
+        "patient_name": "Rex",
+    },
+    "message": "The practice has your request and will confirm the appointment.",
 }
 
 
 def test_the_same_booking_twice_replays_the_first_answer_and_books_once(invoke, oliver):
     # Given a booking that was created
     create = oliver.post(f"{API}/appointments").respond(200, json=created(501))
-    first = invoke(booking_event(BY_IDS))
+    first = invoke(booking_event())
 
     # When the very same booking is posted again
-    again = invoke(booking_event(BY_IDS))
+    again = invoke(booking_event())
 
-    # Then the first answer comes back, marked as replayed, and nothing new is booked
+    # Then the first answer, a receipt, comes back marked as replayed, and nothing new is booked
     assert (first.status, again.status) == (201, 201)
-    assert again.json() == first.json()
+    assert first.json() == RECEIPT_501
+    assert again.body == first.body
     assert again.headers["idempotent-replayed"] == "true"
     assert "idempotent-replayed" not in first.headers
     assert create.call_count == 1
+    assert oliver.routes["clients"].call_count == 1  # a replay does not even look Jane up
 
 
-def test_key_order_whitespace_case_and_phone_punctuation_are_folded(invoke, oliver):
+@pytest.mark.parametrize(
+    "same_person",
+    [
+        pytest.param(
+            {
+                "patient_name": " REX ",
+                "phone": "555.555.0100",
+                "last_name": "  DOE ",
+                "first_name": "jane",
+                "slot_id": " slot-9 ",
+            },
+            id="first_and_last_name",
+        ),
+        pytest.param(
+            {
+                "slot_id": "slot-9",
+                "name": "Doe, Jane",
+                "phone": "5555550100",
+                "patient_name": "rex",
+            },
+            id="last-comma-first",
+        ),
+        pytest.param(
+            {
+                "slot_id": "slot-9",
+                "name": "jane doe",
+                "phone": "555 555 0100",
+                "patient_name": "Rex",
+            },
+            id="full-name",
+        ),
+    ],
+)
+def test_key_order_whitespace_case_name_form_and_phone_punctuation_are_folded(
+    invoke, oliver, same_person
+):
     create = oliver.post(f"{API}/appointments").respond(200, json=created(501))
-    invoke(booking_event(BY_NAME))
-    same_person = {
-        "patient_remote_id": "pims-p-7",
-        "phone": "555.555.0100",
-        "last_name": "  DOE ",
-        "first_name": "jane",
-        "slot_id": " slot-9 ",
-    }
+    first = invoke(booking_event(BY_PHONE))
 
     again = invoke(booking_event(same_person))
 
     assert again.status == 201
     assert again.headers.get("idempotent-replayed") == "true"
+    assert again.body == first.body
     assert create.call_count == 1
 
 
 def test_a_different_slot_is_a_different_booking(invoke, oliver):
     create = oliver.post(f"{API}/appointments").respond(200, json=created(501))
-    invoke(booking_event(BY_IDS))
+    invoke(booking_event())
 
-    answer = invoke(booking_event({**BY_IDS, "slot_id": "slot-2"}))
+    answer = invoke(booking_event({**JANE_BOOKS_REX, "slot_id": "slot-2"}))
 
     assert "idempotent-replayed" not in answer.headers
     assert create.call_count == 2
@@ -66,21 +109,24 @@ def test_a_different_slot_is_a_different_booking(invoke, oliver):
 def test_the_same_idempotency_key_replays_even_from_a_form(invoke, oliver):
     create = oliver.post(f"{API}/appointments").respond(200, json=created(501))
     headers = {"idempotency-key": "order-42"}
-    invoke(booking_event(BY_IDS, headers=headers))
+    first = invoke(booking_event(headers=headers))
 
-    again = invoke(booking_event(BY_IDS, form=True, headers=headers))
+    again = invoke(booking_event(JANE_BOOKS_REX, form=True, headers=headers))
 
     assert again.status == 201
     assert again.headers["idempotent-replayed"] == "true"
+    assert again.json() == first.json() == RECEIPT_501
     assert create.call_count == 1
 
 
 def test_an_idempotency_key_reused_for_a_different_booking_is_422(invoke, oliver):
     create = oliver.post(f"{API}/appointments").respond(200, json=created(501))
-    invoke(booking_event(BY_IDS, headers={"idempotency-key": "order-42"}))
+    invoke(booking_event(headers={"idempotency-key": "order-42"}))
 
     answer = invoke(
-        booking_event({**BY_IDS, "slot_id": "slot-2"}, headers={"idempotency-key": "order-42"})
+        booking_event(
+            {**JANE_BOOKS_REX, "slot_id": "slot-2"}, headers={"idempotency-key": "order-42"}
+        )
     )
 
     assert answer.status == 422
@@ -93,10 +139,10 @@ def test_failures_are_not_remembered_so_a_retry_books(invoke, oliver):
     create = oliver.post(f"{API}/appointments").mock(
         side_effect=[httpx.ConnectError("refused")] * 3 + [httpx.Response(200, json=created(503))]
     )
-    failed = invoke(booking_event(BY_IDS))
+    failed = invoke(booking_event())
 
     # When the same booking is retried
-    retried = invoke(booking_event(BY_IDS))
+    retried = invoke(booking_event())
 
     # Then the retry books, and is not a replay of the failure
     assert failed.status == 503
@@ -114,9 +160,9 @@ def test_a_rejected_booking_can_be_retried_with_the_same_key(invoke, oliver):
         ]
     )
     headers = {"idempotency-key": "order-43"}
-    assert invoke(booking_event(BY_IDS, headers=headers)).status == 422
+    assert invoke(booking_event(headers=headers)).status == 422
 
-    assert invoke(booking_event(BY_IDS, headers=headers)).status == 201
+    assert invoke(booking_event(headers=headers)).status == 201
 
 
 def test_a_duplicate_while_the_first_is_in_progress_is_409_with_retry_after(invoke, oliver):
@@ -130,13 +176,13 @@ def test_a_duplicate_while_the_first_is_in_progress_is_409_with_retry_after(invo
 
     create = oliver.post(f"{API}/appointments").mock(side_effect=slow_create)
     results = {}
-    first = threading.Thread(target=lambda: results.update(first=invoke(booking_event(BY_IDS))))
+    first = threading.Thread(target=lambda: results.update(first=invoke(booking_event())))
     first.start()
     assert entered.wait(timeout=10)
 
     # When the same booking arrives meanwhile
     try:
-        duplicate = invoke(booking_event(BY_IDS))
+        duplicate = invoke(booking_event())
     finally:
         release.set()
         first.join(timeout=10)
@@ -156,10 +202,12 @@ def test_after_an_unknown_outcome_a_retry_looks_up_first_and_finds_the_booking(i
         "id": "880",
         "status": "REQUESTED",
         "created_at": now_iso(),
+        "booking_date": "2030-01-07T15:00:00Z",
+        "end_date": "2030-01-07T15:20:00Z",
         "client_first_name": "Jane",
         "client_last_name": "Doe",
         "client_phone": "+15555550100",
-        "remote_patient_id": "PIMS-P-7",
+        "patient_name": "Rex",
     }
     lookup = oliver.get(f"{API}/appointments").mock(
         side_effect=[
@@ -167,15 +215,15 @@ def test_after_an_unknown_outcome_a_retry_looks_up_first_and_finds_the_booking(i
             httpx.Response(200, json=listed(appointment)),
         ]
     )
-    first = invoke(booking_event(BY_NAME))
+    first = invoke(booking_event(BY_PHONE))
 
     # When the same booking is retried
-    retried = invoke(booking_event(BY_NAME))
+    retried = invoke(booking_event(BY_PHONE))
 
     # Then the lookup finds it before any new create: booked once
     assert first.status == 503 and first.json()["code"] == "outcome_unknown"
     assert retried.status == 201
-    assert retried.json()["data"]["id"] == 880
+    assert retried.json() == {**RECEIPT_501, "data": {**RECEIPT_501["data"], "id": 880}}
     assert create.call_count == 1
     assert lookup.call_count == 2
 
@@ -197,9 +245,9 @@ def test_after_an_unknown_outcome_a_retry_that_finds_nothing_creates_after_the_l
 
     oliver.post(f"{API}/appointments").mock(side_effect=create_answer)
     oliver.get(f"{API}/appointments").mock(side_effect=lookup_answer)
-    assert invoke(booking_event(BY_NAME)).status == 503
+    assert invoke(booking_event(BY_PHONE)).status == 503
 
-    retried = invoke(booking_event(BY_NAME))
+    retried = invoke(booking_event(BY_PHONE))
 
     assert retried.status == 201
     assert order == ["create", "lookup", "lookup", "create"]
@@ -210,13 +258,14 @@ def test_a_retry_that_books_after_an_unknown_outcome_is_remembered_like_any_succ
         side_effect=[httpx.ReadTimeout("slow"), httpx.Response(200, json=created(882))]
     )
     lookup = oliver.get(f"{API}/appointments").respond(200, json=listed())
-    invoke(booking_event(BY_NAME, headers={"idempotency-key": "k-1"}))
-    invoke(booking_event(BY_NAME, headers={"idempotency-key": "k-1"}))
+    invoke(booking_event(BY_PHONE, headers={"idempotency-key": "k-1"}))
+    invoke(booking_event(BY_PHONE, headers={"idempotency-key": "k-1"}))
     lookups_so_far = lookup.call_count
 
-    replay = invoke(booking_event(BY_NAME, headers={"idempotency-key": "k-1"}))
+    replay = invoke(booking_event(BY_PHONE, headers={"idempotency-key": "k-1"}))
 
     assert replay.headers["idempotent-replayed"] == "true"
+    assert replay.json() == {**RECEIPT_501, "data": {**RECEIPT_501["data"], "id": 882}}
     assert lookup.call_count == lookups_so_far
     assert create.call_count == 2
     assert json.loads(create.calls[1].request.content) == sent(create, 0)
@@ -242,6 +291,6 @@ def test_a_booking_whose_answer_cannot_be_remembered_still_answers_201(
 
     # Then the caller learns the truth: booked, once, and announced once
     assert answer.status == 201
-    assert answer.json()["data"]["id"] == 777
+    assert answer.json() == {**RECEIPT_501, "data": {**RECEIPT_501["data"], "id": 777}}
     assert create.call_count == 1
     assert [e["detail-type"] for e in aws.events(wait=0.3)] == ["Appointment Booked"]

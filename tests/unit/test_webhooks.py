@@ -18,7 +18,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from conftest import API, CurrentStdout, created, http_event, load_event, sent
+from conftest import (
+    API,
+    JANE,
+    JANE_BOOKS_REX,
+    CurrentStdout,
+    clients_found,
+    created,
+    http_event,
+    listed,
+    load_event,
+    now_iso,
+    sent,
+)
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from standardwebhooks.webhooks import Webhook
@@ -34,6 +46,17 @@ MAX_BODY = 64 * 1024
 
 STANDARD = {"scheme": "standard-webhooks"}
 OLIVER_STYLE = {"scheme": "hmac-sha256"}
+RECEIPT_501 = {
+    "success": True,
+    "data": {
+        "id": 501,
+        "status": "REQUESTED",
+        "start": "2030-01-07T09:00:00-06:00",
+        "end": "2030-01-07T09:20:00-06:00",
+        "patient_name": "Rex",
+    },
+    "message": "The practice has your request and will confirm the appointment.",
+}
 
 
 # -- helpers --------------------------------------------------------------------------------------
@@ -288,9 +311,10 @@ def test_the_standard_webhook_event_file_resigned_now_books_201(standard, invoke
     # When it is delivered
     answer = invoke(event)
 
-    # Then it is booked and Oliver received exactly the booking fields of the body
+    # Then it is booked, answered with a receipt, and Oliver received exactly the booking fields
+    # of the body (a partner's names, contact and PIMS ids go upstream as given)
     assert answer.status == 201, answer.body
-    assert answer.json()["data"] == created(501)["data"]
+    assert answer.json() == RECEIPT_501
     assert sent(create) == json.loads(event["body"])
 
 
@@ -314,9 +338,10 @@ def test_the_same_webhook_id_and_body_is_replayed_with_one_upstream_create(
     # When the partner delivers it again (re-signed, as a retry is)
     again = invoke(webhook_event("partner-a", body, standard_headers(body, msg_id="msg_retry")))
 
-    # Then the same answer is replayed and Oliver was asked once
+    # Then the same answer, the receipt, is replayed and Oliver was asked once
     assert first.status == again.status == 201
-    assert again.json() == first.json()
+    assert first.json() == RECEIPT_501
+    assert again.body == first.body
     assert again.headers.get("idempotent-replayed") == "true"
     assert "idempotent-replayed" not in first.headers
     assert create.call_count == 1
@@ -690,6 +715,205 @@ def test_a_map_expression_that_fails_on_the_body_is_422_not_a_crash(webhooks, in
     # Then the field is treated as absent, and the booking proceeds without it
     assert answer.status == 201, answer.body
     assert sent(create) == BY_IDS
+
+
+# -- partners: every upstream field, receipts, precise reasons ------------------------------------
+
+#: A partner that knows the client by name and contact, and the pet by its PIMS id.
+BY_NAME = {
+    "slot_id": "slot-1",
+    "first_name": "Jane",
+    "last_name": "Doe",
+    "email": "jane@example.com",
+    "patient_remote_id": "PIMS-P-7",
+}
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        pytest.param({**BY_IDS, "status": "CONFIRMED"}, id="ids-and-status"),
+        pytest.param(
+            {"slot_id": "slot-1", "client_remote_id": "PIMS-C-77", "patient_remote_id": "PIMS-P-7"},
+            id="remote-ids",
+        ),
+        pytest.param(BY_NAME, id="name-contact-and-remote-pet-id"),
+        pytest.param({**BY_IDS, "note": None, "status": None}, id="nulls-not-sent"),
+    ],
+)
+def test_a_partner_may_send_every_upstream_field_and_they_go_upstream_as_given(
+    standard, invoke, oliver, create, fields
+):
+    # Given a signed partner delivery that addresses records by id, PIMS id or name
+    # When it is delivered
+    answer = invoke(standard_delivery(fields))
+
+    # Then Oliver gets exactly the fields given (no nulls), and nothing was looked up
+    assert answer.status == 201, answer.body
+    assert sent(create) == {k: v for k, v in fields.items() if v is not None}
+    assert b"null" not in create.calls.last.request.content
+    assert not oliver.routes["clients"].called
+
+
+def test_a_partners_answer_is_a_receipt_never_the_client_record(standard, invoke, oliver):
+    # Given Oliver answers the create with the whole appointment, client details and words
+    appointment = created(501, remote_client_id="PIMS-C-77", client_id=1001)
+    appointment["message"] = "Created for Jane Doe"
+    oliver.post(f"{API}/appointments").respond(200, json=appointment)
+
+    answer = invoke(standard_delivery())
+
+    assert answer.json() == RECEIPT_501
+    for detail in ("jane@example.com", "+15555550100", "Doe", "PIMS", "1001", "Created for"):
+        assert detail not in answer.body
+
+
+@pytest.mark.parametrize(
+    ("fields", "named"),
+    [
+        pytest.param({**BY_IDS, "client_id": "abc"}, "client_id", id="client_id-not-a-number"),
+        pytest.param({**BY_IDS, "client_id": True}, "client_id", id="client_id-boolean"),
+        pytest.param({**BY_IDS, "patient_id": True}, "patient_id", id="patient_id-boolean"),
+        pytest.param({**BY_IDS, "client_id": 1.5}, "client_id", id="client_id-fraction"),
+        pytest.param({**BY_IDS, "patient_id": 0}, "patient_id", id="patient_id-zero"),
+        pytest.param({**BY_IDS, "status": "DONE"}, "status", id="unknown-status"),
+        pytest.param({"slot_id": "s", "patient_id": 2001}, "client_id", id="no-client"),
+        pytest.param({"slot_id": "s", "client_id": 1001}, "patient_id", id="no-patient"),
+        pytest.param(
+            {"slot_id": "s", "client_id": 1001, "patient_name": "Rex"},
+            "patient_name",
+            id="pet-name-without-the-clients-contact",
+        ),
+        pytest.param({**BY_IDS, "note": "bell\x07"}, "note", id="control-character"),
+    ],
+)
+def test_a_partner_delivery_with_an_invalid_field_is_422_naming_it(
+    standard, invoke, create, fields, named
+):
+    answer = invoke(standard_delivery(fields))
+
+    body = assert_error(answer, 422, "validation_error")
+    assert named in {error["field"] for error in body["errors"]}
+    assert not create.called
+
+
+def test_a_form_encoded_delivery_has_its_numbers_coerced_to_integers_upstream(
+    webhooks, invoke, create
+):
+    # Given a partner that posts forms, signed as Oliver signs
+    webhooks({"oliver": OLIVER_STYLE})
+    body = "slot_id=slot-1&client_id=1001&patient_id=2001&status=ACCEPTED"
+    headers = {"x-webhook-signature": hmac_signature(body)}
+
+    # When it delivers ids as the strings a form carries
+    answer = invoke(webhook_event("oliver", body, headers, "application/x-www-form-urlencoded"))
+
+    # Then Oliver's create gets them as integers
+    assert answer.status == 201, answer.body
+    assert sent(create) == {**BY_IDS, "status": "ACCEPTED"}
+    assert isinstance(sent(create)["client_id"], int)
+
+
+def test_a_partner_booking_by_pet_name_is_matched_like_a_visitors(standard, invoke, oliver, create):
+    # Given a partner that knows Jane by her full name, "Last, First", and her pet by name
+    fields = {"slot_id": "slot-1", "name": "Doe, J.", "email": "jane@example.com"}
+
+    answer = invoke(standard_delivery({**fields, "patient_name": "rex"}))
+
+    assert answer.status == 201, answer.body
+    assert sent(create) == BY_IDS
+
+
+@pytest.mark.parametrize(
+    ("found", "fields", "code", "named"),
+    [
+        pytest.param([], JANE_BOOKS_REX, "client_not_found", "email", id="no-client"),
+        pytest.param(
+            [JANE],
+            {**JANE_BOOKS_REX, "first_name": "Mallory"},
+            "client_not_found",
+            "email",
+            id="another-first-name",
+        ),
+        pytest.param(
+            [],
+            {k: v for k, v in JANE_BOOKS_REX.items() if k != "email"} | {"phone": "555 555 0100"},
+            "client_not_found",
+            "phone",
+            id="no-client-by-phone",
+        ),
+        pytest.param(
+            [JANE],
+            {**JANE_BOOKS_REX, "patient_name": "Max"},
+            "patient_not_found",
+            "patient_name",
+            id="no-such-pet",
+        ),
+        pytest.param(
+            [JANE, {**JANE, "id": "1002"}],
+            JANE_BOOKS_REX,
+            "ambiguous_match",
+            None,
+            id="two-clients",
+        ),
+    ],
+)
+def test_a_partner_keeps_the_precise_reason_a_booking_was_not_matched(
+    standard, invoke, oliver, create, aws, found, fields, code, named
+):
+    # Given what Oliver's lookup answers for this partner's booking by pet name
+    oliver.get(f"{API}/clients").respond(200, json=clients_found(*found))
+
+    # When the partner delivers it
+    answer = invoke(standard_delivery(fields))
+
+    # Then the partner is told why, by field, and staff get a follow-up with that reason
+    body = assert_error(answer, 422, code)
+    if named is not None:
+        assert [error["field"] for error in body["errors"]] == [named]
+    assert not create.called
+    failed = of_type(aws.events(), "Booking Failed")
+    assert [event["detail"]["reason"] for event in failed] == [code]
+    assert failed[0]["detail"]["channel"] == "webhook"
+
+
+def test_an_unknown_outcome_with_a_client_id_is_matched_through_the_client_record(
+    standard, invoke, oliver
+):
+    # Given a partner booking by ids whose create answers 502 (it may have been made)
+    oliver.post(f"{API}/appointments").respond(502, text="Bad gateway")
+    client = oliver.get(f"{API}/clients/1001").respond(
+        200,
+        json={
+            "success": True,
+            "data": {"id": "1001", "name": "Jane Doe", "email": "jane@example.com"},
+        },
+    )
+    mine = {
+        "id": "901",
+        "status": "ACCEPTED",
+        "created_at": now_iso(),
+        "booking_date": "2030-01-07T15:00:00Z",
+        "end_date": "2030-01-07T15:20:00Z",
+        "client_first_name": "Jane",
+        "client_last_name": "Doe",
+        "client_email": "jane@example.com",
+        "patient_name": "Rex",
+    }
+    someone_else = {**mine, "id": "902", "client_first_name": "John", "client_email": "j@x.org"}
+    oliver.get(f"{API}/appointments").respond(200, json=listed(someone_else, mine))
+
+    # When it is delivered
+    answer = invoke(standard_delivery())
+
+    # Then the client's record told which listed appointment is this one
+    assert client.called
+    assert answer.status == 201, answer.body
+    assert answer.json() == {
+        "success": True,
+        "data": {**RECEIPT_501["data"], "id": 901, "status": "ACCEPTED"},
+        "message": "Your appointment is booked.",
+    }
 
 
 # -- events ----------------------------------------------------------------------------------------
