@@ -4,7 +4,8 @@ Seeded over HTTP with boto3, exactly as a deployment would create them: the Oliv
 (sandbox credentials), the Turnstile secret, the webhook signing secrets (one demo source), the
 throttle key (random, like the one the template generates), the event bus, the idempotency and
 throttle tables, the dead-letter queue, and an inspection queue fed by a rule that matches every
-event on the bus.
+event on the bus. Then (``seed_consumers``) the notification consumers' queues, dead-letter queues
+and rules as template.yaml declares them, and the confirmation emails' sender verified in SES.
 """
 
 from __future__ import annotations
@@ -15,11 +16,14 @@ import logging
 import secrets
 import socket
 import string
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from moto.server import ThreadedMotoServer
+
+    from local.template import ConsumerSpec
 
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"  # moto's default account
@@ -51,11 +55,25 @@ MATCH_ALL_EVENTS = {"source": [{"prefix": ""}]}
 #: The template's resources of the kinds seeded here, by logical id, and the local name of each.
 TABLES = {"IdempotencyTable": IDEMPOTENCY_TABLE_NAME, "ThrottleTable": THROTTLE_TABLE_NAME}
 SECRETS = {"ThrottleKeySecret": THROTTLE_KEY_SECRET_NAME}
+QUEUES = {"EventDeadLetterQueue": DLQ_NAME}
+#: The confirmation emails' sender, verified in the emulation's SES (a reserved example domain).
+LOCAL_SENDER = "appointments@sandbox-animal-hospital.example"
+
+
+def queue_name(logical_id: str) -> str:
+    """The local name of a queue of the template (the consumers' queues are named after their
+    logical ids: booking-webhook-ConfirmationEmailQueue-local)."""
+    return QUEUES.get(logical_id) or f"booking-webhook-{logical_id}-local"
 
 
 def queue_url(aws_url: str, name: str) -> str:
     """The URL moto gives a queue (moto builds it from the endpoint the request came to)."""
     return f"{aws_url.rstrip('/')}/{ACCOUNT_ID}/{name}"
+
+
+def _queue_arn(sqs: Any, url: str) -> str:
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+    return str(attributes["Attributes"]["QueueArn"])
 
 
 def throttle_key() -> str:
@@ -216,6 +234,42 @@ class AwsEmulation:
             throttle_key_secret_arn=throttle_key_arn,
         )
         return self.resources
+
+    def seed_consumers(self, consumers: Sequence[ConsumerSpec], sender: str) -> dict[str, str]:
+        """The consumers' queues (with their dead-letter queues and redrive), the rules that feed
+        them, and `sender` verified in SES (v2). Returns queue logical id -> queue URL."""
+        sqs, events = client("sqs", self.url), client("events", self.url)
+        urls: dict[str, str] = {}
+        for consumer in consumers:
+            attributes = {
+                "DelaySeconds": str(consumer.delay_seconds),
+                "VisibilityTimeout": str(consumer.visibility_timeout),
+            }
+            if consumer.dead_letter_queue_name:
+                dlq_url = sqs.create_queue(QueueName=consumer.dead_letter_queue_name)["QueueUrl"]
+                dlq_arn = _queue_arn(sqs, dlq_url)
+                redrive = {
+                    "deadLetterTargetArn": dlq_arn,
+                    "maxReceiveCount": consumer.max_receive_count,
+                }
+                attributes["RedrivePolicy"] = json.dumps(redrive)
+            url = sqs.create_queue(QueueName=consumer.queue_name, Attributes=attributes)["QueueUrl"]
+            urls[consumer.queue_id] = url
+            for rule in consumer.rules:
+                events.put_rule(
+                    Name=rule.name,
+                    EventBusName=EVENT_BUS_NAME,
+                    EventPattern=json.dumps(rule.pattern),
+                    State="ENABLED",
+                )
+                events.put_targets(
+                    Rule=rule.name,
+                    EventBusName=EVENT_BUS_NAME,
+                    Targets=[{"Id": "queue", "Arn": _queue_arn(sqs, url)}],
+                )
+        if sender:
+            client("sesv2", self.url).create_email_identity(EmailIdentity=sender)
+        return urls
 
     def stop(self) -> None:
         server, self._server = self._server, None

@@ -21,12 +21,14 @@ from typing import Protocol
 from local import aws
 from local.api_gateway import LocalApi
 from local.console import EventConsole
+from local.notifications import LocalNotifications
 from local.oliver_sandbox import SandboxServer, seed
 from local.template import DEFAULT_TEMPLATE, REPO_ROOT, LocalSettings, Template, TemplateError
 
 HOST = "127.0.0.1"
 READY_LINE = "READY"
 DEFAULT_STATE_FILE = REPO_ROOT / ".local-state" / "sandbox.json"
+DEFAULT_OUTBOX = REPO_ROOT / ".local-state" / "outbox"
 
 
 def _port(name: str, default: int) -> int:
@@ -71,6 +73,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         type=Path,
         default=DEFAULT_STATE_FILE,
         help="where the sandbox keeps its state (default .local-state/sandbox.json)",
+    )
+    parser.add_argument(
+        "--outbox",
+        type=Path,
+        default=DEFAULT_OUTBOX,
+        help="where every email sent is written as an .eml file (default .local-state/outbox)",
+    )
+    parser.add_argument(
+        "--no-notifications",
+        action="store_true",
+        help="do not run the notification consumers (emails, staff tasks, text-back)",
     )
     parser.add_argument("--template", type=Path, default=DEFAULT_TEMPLATE, help=argparse.SUPPRESS)
     parser.add_argument(
@@ -156,7 +169,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             console.start()
             stack.append(("console", console))
 
+        notifications = None
+        if not args.no_notifications:
+            notifications = LocalNotifications.start(
+                template, settings, emulation, args.outbox.resolve()
+            )
+            stack.append(("notification consumers", notifications))
+
         _say(_banner(api, sandbox, emulation, resources, console=not args.no_console))
+        if notifications is not None:
+            _say(_notifications_banner(notifications, args.outbox))
         _say(f"{READY_LINE} in {time.monotonic() - started:.1f}s; Ctrl-C stops everything.")
         stop.wait()
         _say("\nStopping the local stack...")
@@ -203,6 +225,16 @@ def _banner(
             "",
         ]
     )
+
+
+def _notifications_banner(notifications: LocalNotifications, outbox: Path) -> str:
+    pad = " " * 18
+    lines = []
+    for consumer in notifications.consumers:
+        wait = f", after {consumer.delay_seconds} s" if consumer.delay_seconds else ""
+        lines.append(f"{pad}{consumer.function_id} <- {consumer.queue_name}{wait}")
+    consumers = "\n".join(lines) if lines else f"{pad}none (each is off in the template)"
+    return f"  Notifications   emails written to {outbox}\n{consumers}\n"
 
 
 class _StartError(Exception):

@@ -67,6 +67,7 @@ class LocalStack:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.workdir / "local-stack.log"
         self.state_file = self.workdir / "sandbox.json"
+        self.outbox = self.workdir / "outbox"
         self.template = template
         self.extra_args = tuple(extra_args)
         self.env = dict(env or {})
@@ -92,6 +93,8 @@ class LocalStack:
             str(self.aws_port),
             "--state-file",
             str(self.state_file),
+            "--outbox",
+            str(self.outbox),
             "--no-console",
         ]
         if self.template is not None:
@@ -256,6 +259,18 @@ class LocalStack:
     def sandbox_faults(self, rules: Sequence[Mapping[str, Any]], **options: Any) -> Any:
         """Add fault rules (and `latency_ms` / `error_rate`) to the sandbox."""
         return self._control("POST", "faults", {"rules": list(rules), **options})
+
+    def sandbox_staff_tasks(self) -> list[dict[str, Any]]:
+        """Every staff task in the sandbox, oldest first."""
+        return self._control("GET", "staff_tasks")  # type: ignore[no-any-return]
+
+    def sandbox_ai_outbound(self) -> list[dict[str, Any]]:
+        """Every AI outbound request in the sandbox, oldest first."""
+        return self._control("GET", "ai_outbound")  # type: ignore[no-any-return]
+
+    def sent_emails(self) -> list[Path]:
+        """The .eml files of the emails sent so far (the outbox), oldest first."""
+        return sorted(self.outbox.glob("*.eml")) if self.outbox.is_dir() else []
 
     def sandbox_settings(self, **settings: Any) -> Any:
         return self._control("POST", "settings", settings)

@@ -30,6 +30,11 @@ DEFAULT_MEMORY = 128
 #: The sandbox's practice has no phone number of its own; this one is fictional too (555-01xx) and
 #: differs from every seeded client's, so an answer showing it never looks like a client's number.
 LOCAL_PRACTICE_PHONE = "+1 555-555-0199"
+#: The grace period of staff follow-ups and text-backs in the local stack (900 s deployed).
+LOCAL_FOLLOW_UP_DELAY_SECONDS = 10
+#: A function environment override that the local stack reads as the grace period too (the
+#: deployed stack's is the queue's DelaySeconds, from the FollowUpDelaySeconds parameter).
+FOLLOW_UP_DELAY_VARIABLE = "FOLLOW_UP_DELAY_SECONDS"
 
 
 class TemplateError(Exception):
@@ -106,6 +111,29 @@ class FunctionSpec:
 
 
 @dataclass(frozen=True)
+class RuleSpec:
+    name: str
+    pattern: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class ConsumerSpec:
+    """A function fed by an SQS queue (its `AWS::Lambda::EventSourceMapping`), the queue as the
+    template declares it, and the rules that put the bus's events on it; resolved locally."""
+
+    function_id: str
+    queue_id: str
+    queue_name: str
+    dead_letter_queue_id: str | None
+    dead_letter_queue_name: str | None
+    max_receive_count: int
+    delay_seconds: int
+    visibility_timeout: int
+    batch_size: int
+    rules: tuple[RuleSpec, ...]
+
+
+@dataclass(frozen=True)
 class CorsConfig:
     allow_origins: tuple[str, ...] = ()
     allow_methods: tuple[str, ...] = ()
@@ -147,6 +175,9 @@ class LocalSettings:
             "PracticeTimezone": seed.TIME_ZONE,
             "PracticeName": seed.PRACTICE_NAME,
             "PracticePhone": LOCAL_PRACTICE_PHONE,
+            # Emails come from a sender the emulation's SES has verified; follow-ups wait 10 s.
+            "NotifySender": aws.LOCAL_SENDER,
+            "FollowUpDelaySeconds": str(LOCAL_FOLLOW_UP_DELAY_SECONDS),
         }
 
     def local_environment(self) -> dict[str, str]:
@@ -262,6 +293,67 @@ class Template:
     def routes(self) -> list[Route]:
         return [route for spec in self.functions().values() for route in spec.routes]
 
+    # -- queue consumers (the notification functions)
+
+    def consumers(self, settings: LocalSettings) -> list[ConsumerSpec]:
+        """Every function fed by a queue through an event source mapping whose condition holds
+        for the local stack, with its queue, dead-letter queue and rules."""
+        resolver = Resolver(self, settings)
+        found: list[ConsumerSpec] = []
+        for name, resource in self.resources.items():
+            if not isinstance(resource, dict):
+                continue
+            if resource.get("Type") != "AWS::Lambda::EventSourceMapping":
+                continue
+            if "Condition" in resource and not resolver.condition(resource["Condition"]):
+                continue
+            props = resource.get("Properties") or {}
+            queue_id = _get_att_target(props.get("EventSourceArn"))
+            function = props.get("FunctionName")
+            if queue_id is None or not (isinstance(function, dict) and "Ref" in function):
+                raise TemplateError(f"{name}: the local stack reads queues of this template only")
+            found.append(self._consumer(str(function["Ref"]), queue_id, props, resolver))
+        return found
+
+    def _consumer(
+        self, function_id: str, queue_id: str, mapping: Mapping[str, Any], resolver: Resolver
+    ) -> ConsumerSpec:
+        queue = resolver.resolve(self.resources[queue_id].get("Properties") or {})
+        redrive = queue.get("RedrivePolicy") or {}
+        dlq_id = _get_att_target(
+            (self.resources[queue_id].get("Properties") or {})
+            .get("RedrivePolicy", {})
+            .get("deadLetterTargetArn")
+        )
+        delay = int(queue.get("DelaySeconds") or 0)
+        override = resolver.settings.env_overrides.get(FOLLOW_UP_DELAY_VARIABLE)
+        if delay and override is not None:
+            delay = int(override)
+        rules = []
+        for name, resource in self.resources.items():
+            if not isinstance(resource, dict) or resource.get("Type") != "AWS::Events::Rule":
+                continue
+            if "Condition" in resource and not resolver.condition(resource["Condition"]):
+                continue
+            props = resource.get("Properties") or {}
+            targets = [_get_att_target(t.get("Arn")) for t in props.get("Targets") or []]
+            if queue_id in targets:
+                rules.append(
+                    RuleSpec(f"{STACK_NAME}-{name}", resolver.resolve(props["EventPattern"]))
+                )
+        return ConsumerSpec(
+            function_id=function_id,
+            queue_id=queue_id,
+            queue_name=aws.queue_name(queue_id),
+            dead_letter_queue_id=dlq_id,
+            dead_letter_queue_name=aws.queue_name(dlq_id) if dlq_id else None,
+            max_receive_count=int(redrive.get("maxReceiveCount") or 0),
+            delay_seconds=delay,
+            visibility_timeout=int(queue.get("VisibilityTimeout") or 30),
+            batch_size=int(resolver.resolve(mapping.get("BatchSize")) or 10),
+            rules=tuple(rules),
+        )
+
     # -- CORS of the HTTP API
 
     def cors(self, settings: LocalSettings) -> CorsConfig | None:
@@ -311,6 +403,15 @@ class Template:
         env.update(settings.local_environment())
         env.update(settings.env_overrides)
         return env
+
+
+def _get_att_target(value: Any) -> str | None:
+    """The logical id of `!GetAtt <id>.Arn`, else None."""
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        target = value["Fn::GetAtt"]
+        name = target.split(".", 1)[0] if isinstance(target, str) else target[0]
+        return str(name)
+    return None
 
 
 def _to_env_string(value: Any) -> str:
@@ -381,7 +482,7 @@ class Resolver:
             # Ref of a secret is its ARN when deployed; the secret's name reads it just the same.
             return self._seeded(name, resource_type, aws.SECRETS)
         if resource_type == "AWS::SQS::Queue":
-            return aws.queue_url(self.settings.aws_url, aws.DLQ_NAME)
+            return aws.queue_url(self.settings.aws_url, aws.queue_name(name))
         if resource_type == "AWS::Serverless::Function":
             return self.template.function(name).function_name
         return name
@@ -415,8 +516,8 @@ class Resolver:
             values = {"Id": physical}
         elif resource_type == "AWS::SQS::Queue":
             values = {
-                "Arn": prefix.format(service="sqs") + f":{aws.DLQ_NAME}",
-                "QueueName": aws.DLQ_NAME,
+                "Arn": prefix.format(service="sqs") + f":{aws.queue_name(name)}",
+                "QueueName": aws.queue_name(name),
                 "QueueUrl": physical,
             }
         elif resource_type == "AWS::Serverless::Function":
