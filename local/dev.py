@@ -160,6 +160,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         # The demo page builds its absolute URLs from this.
         os.environ["BOOKING_API_PORT"] = str(api_port)
+        # Before the API: once /health answers, every part runs (and READY follows at once).
+        notifications = None
+        if not args.no_notifications:
+            notifications = LocalNotifications.start(
+                template, settings, emulation, args.outbox.resolve()
+            )
+            stack.append(("notification consumers", notifications))
+
         api = LocalApi(template, settings, host=HOST, port=api_port, access_log=sys.stdout)
         _start("API", lambda: api.start(preload=True), "BOOKING_API_PORT", api_port)
         stack.append(("API", api))
@@ -168,13 +176,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             console = EventConsole(emulation.url, resources.inspection_queue_url)
             console.start()
             stack.append(("console", console))
-
-        notifications = None
-        if not args.no_notifications:
-            notifications = LocalNotifications.start(
-                template, settings, emulation, args.outbox.resolve()
-            )
-            stack.append(("notification consumers", notifications))
 
         _say(_banner(api, sandbox, emulation, resources, console=not args.no_console))
         if notifications is not None:
