@@ -382,11 +382,23 @@ class OliverClient:
     ) -> dict[str, Any]:
         """``POST /ai_outbound/requests``. Safe to send again: a repeated
         ``partner_request_id`` returns the existing request, so it is retried like a read
-        (429 and 5xx with backoff, within the budget). A 400 is ``ReadRefused``."""
-        data = self._read(
-            "POST", "/ai_outbound/requests", token, location_id, request_id, budget, json=body
+        (429 and 5xx with backoff, within the budget). A 400 (nobody to text, or a client Oliver
+        cannot resolve) is ``ReadRefused``: the request's own fault, not the configuration's."""
+        response = self._send_read(
+            "POST",
+            f"{self.api_url}/ai_outbound/requests",
+            budget,
+            headers=self._headers(token, location_id, request_id),
+            json=body,
         )
-        if not isinstance(data, dict):
+        status = response.status_code
+        if status == 401:
+            raise Unauthorized()
+        if status == 400:
+            raise ReadRefused()
+        envelope = _envelope(response)
+        data = envelope.get("data") if envelope and envelope["success"] else None
+        if status >= 300 or not isinstance(data, dict):
             raise UpstreamError()
         return data
 
