@@ -516,6 +516,11 @@ class LocalApi:
             for name, value in self.environment.items():
                 self._saved_environment.setdefault(name, os.environ.get(name))
                 os.environ[name] = value
+            # A new container: what this process built for an earlier one (an earlier stack in
+            # the same test session) is forgotten, as Lambda would start from nothing.
+            shared = sys.modules.get("booking.container")
+            if shared is not None:
+                shared.reset()
         server = _Server((self.host, self.port), _make_handler(self))
         self.port = server.server_address[1]
         self._server = server

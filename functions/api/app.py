@@ -18,6 +18,7 @@ from booking.errors import (
     ConfigurationError,
     MethodNotAllowed,
     NotFound,
+    SignatureRejected,
     UnknownSource,
 )
 from booking.http import (
@@ -34,10 +35,9 @@ from booking.http import (
     with_query,
 )
 from booking.submission import BookingResult, Request
-from booking.telemetry import complete_context, count, logger, metrics
+from booking.telemetry import count, logger, metrics
 from booking.version import VERSION
 from booking.webhooks import (
-    SignatureRejected,
     delivery_id,
     mapped_fields,
     secrets_for,
@@ -204,12 +204,7 @@ def unexpected_error(error: Exception) -> Response:
     correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True
 )
 @metrics.log_metrics
-def _handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    container.refresh()
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     answer = app.resolve(event, context)
     answer["headers"] = {**(answer.get("headers") or {}), **SECURITY_HEADERS}
     return answer
-
-
-def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return _handle(event, complete_context(context))

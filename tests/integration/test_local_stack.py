@@ -23,8 +23,8 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-
 from booking.version import VERSION
+
 from local import aws
 from local.console import EventConsole, format_event
 from local.stack import LocalStack, LocalStackError, free_port

@@ -34,7 +34,7 @@ API = "https://oliver.test/services/core/open_api/v1"
 SIGN_IN = "https://oliver.test/services/user/v1/auth/sign-in"
 LOCATION = "7d3c1f4e-2b8a-4c6d-9e0f-1a2b3c4d5e6f"
 TOKEN = "tok-secret-3f9a1c"  # a test token that no answer or log may ever show
-THROTTLE_KEY = "throttle-key-9d2e7b41c0a8f6e3"  # noqa: S105 - the HMAC key of visitor counters
+THROTTLE_KEY = "throttle-key-9d2e7b41c0a8f6e3"  # the HMAC key of visitor counters
 REGION = "us-east-1"
 
 

@@ -414,12 +414,6 @@ def test_an_invalid_booking_is_422_naming_the_fields(invoke, oliver, fields, nam
     assert not create.called
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="code bug: BookingRequest.identification_errors() names the partner-only client_id "
-    "(and patient_id) and advises sending them, though read_booking() refuses them from public "
-    "callers; a page cannot show such an error beside any of its fields",
-)
 @pytest.mark.parametrize(
     ("fields", "named"),
     [

@@ -4,7 +4,7 @@ day) and GET /health."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -185,38 +185,39 @@ def test_health_is_ok_in_a_configured_function_too(invoke, oliver):
     assert oliver.calls.call_count == 0
 
 
-def test_a_date_upstream_refuses_is_422_on_search_from_date_without_upstreams_words(invoke, oliver):
-    # Given Oliver refuses the search (its 400: a date outside what it serves)
-    oliver.post(f"{API}/open_times").respond(
-        400,
-        json={"success": False, "message": "search_from_date is out of range (internal ref 42)"},
-    )
+def test_a_date_more_than_ten_years_ahead_is_422_on_search_from_date_without_asking(invoke, oliver):
+    search = oliver.post(f"{API}/open_times")
 
-    # When a page asks for that date
     answer = invoke(
         open_times_event(search_from_date="2101-01-01T00:00:00Z", appointment_type="wellness")
     )
 
-    # Then it is the caller's parameter that is wrong: 422 naming it, not a 5xx
     assert answer.status == 422
-    body = answer.json()
-    assert body["code"] == "validation_error"
-    assert [e["field"] for e in body["errors"]] == ["search_from_date"]
-    assert "internal ref" not in answer.body
+    assert [e["field"] for e in answer.json()["errors"]] == ["search_from_date"]
+    assert not search.called
 
 
-def test_an_unusable_upstream_error_on_a_read_passes_on_none_of_its_words(invoke, oliver):
+@pytest.mark.parametrize("status", [400, 403, 404])
+def test_a_search_oliver_refuses_is_a_wrong_location_so_503_configuration_error(
+    invoke, oliver, status, caplog
+):
+    # Given Oliver refuses a well-formed search (the practice it was told is not one it knows)
     oliver.post(f"{API}/open_times").respond(
-        403, json={"success": False, "message": "tenant 7 forbidden by rule X"}
+        status, json={"success": False, "message": "tenant 7 forbidden by rule X"}
     )
 
-    answer = invoke(
-        open_times_event(search_from_date="2030-01-07T08:00:00Z", appointment_type="wellness")
-    )
+    # When a page asks for open times
+    answer = invoke(open_times_event(search_from_date=soon(), appointment_type="wellness"))
 
-    assert answer.status == 502
-    assert answer.json()["code"] == "upstream_error"
+    # Then the operator is told what is wrong (and alarmed), the caller nothing of upstream
+    assert answer.status == 503
+    assert answer.json()["code"] == "configuration_error"
     assert "tenant" not in answer.body
+    assert any("OLIVER_LOCATION_ID" in str(r.__dict__.get("detail")) for r in caplog.records)
+
+
+def soon() -> str:
+    return (datetime.now(UTC) + timedelta(days=2)).isoformat()
 
 
 # -- the cache: per appointment type and practice day ---------------------------------------------

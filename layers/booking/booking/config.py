@@ -254,12 +254,6 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     return Settings(**values)
 
 
-def environment_fingerprint(environ: Mapping[str, str] = os.environ) -> tuple[str | None, ...]:
-    """The values everything built from the configuration depends on."""
-    names = (*_VARIABLES, "AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION")
-    return tuple(environ.get(name) for name in names)
-
-
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The container's settings, read from the process environment once."""

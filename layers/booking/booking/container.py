@@ -1,7 +1,7 @@
 """Builds each adapter once per container (cached factories), from the validated settings.
 
-Warm invocations reuse the HTTP connections, boto3 clients and caches built here; tests call
-``reset()`` to start from a clean container with a new environment.
+Warm invocations reuse the HTTP connections, boto3 clients and caches built here; tests and the
+local stack call ``reset()`` to start a new container with a new environment.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from botocore.config import Config
 
 from booking.budget import Budget
 from booking.captcha import CaptchaVerifier
-from booking.config import Settings, environment_fingerprint, get_settings
+from booking.config import Settings, get_settings
 from booking.credentials import CredentialProvider
 from booking.idempotency import IdempotencyGuard
 from booking.oliver import OliverClient
@@ -179,22 +179,10 @@ def budget(context: Any) -> Budget:
     return Budget.from_context(context)
 
 
-_built_for: tuple[str | None, ...] | None = None
-
-
-def refresh() -> None:
-    """Called at the start of every invocation: rebuilds everything if the environment changed.
-
-    On Lambda the environment is fixed for the life of a container, so this only ever costs a
-    comparison; a test harness or the local stack may change it between invocations."""
-    if environment_fingerprint() != _built_for:
-        reset()
-
-
 def reset() -> None:
-    """Forget everything built so far; what is built next follows the current environment."""
-    global _built_for
-    _built_for = environment_fingerprint()
+    """Forget everything built so far: what is built next follows the current environment. For
+    harnesses that start a new "container" in the same process (tests, the local stack); on
+    Lambda a container's environment never changes, so nothing on the hot path calls this."""
     get_settings.cache_clear()
     for factory in (
         aws_client,

@@ -111,13 +111,10 @@ class NotMatched(BookingError):
     follow_up = True
 
     def __init__(self, practice_phone: str = "", cause: str = "") -> None:
-        call = f" at {practice_phone}" if practice_phone else ""
+        call = f" You can also call the practice at {practice_phone}." if practice_phone else ""
         super().__init__(
             "Nothing is booked yet: these details did not match the practice's records. "
-            f"The practice has your request and will contact you; you can also call{call}."
-            if call
-            else "Nothing is booked yet: these details did not match the practice's records. "
-            "The practice has your request and will contact you."
+            "The practice has your request and will contact you." + call
         )
         #: For the log only: which part missed (client, pet, ambiguous).
         self.cause = cause
@@ -195,3 +192,34 @@ class ConfigurationError(BookingError):
         super().__init__()
         #: For the operator's log only: which variable or secret is wrong (never its value).
         self.detail = detail
+
+
+# -- raised by the adapters, turned into answers (or retries) by the logic ---------------------
+
+
+class Unauthorized(Exception):
+    """Upstream answered 401: the caller refreshes the credentials once and retries."""
+
+
+class ReadRefused(UpstreamError):
+    """Upstream refused a staff task or an AI outbound request with 400: an ``UpstreamError``
+    unless the caller knows better."""
+
+
+class CreateOutcomeUnknown(Exception):
+    """The create may have reached upstream, but its result is not known."""
+
+
+class CountersUnavailable(Exception):
+    """DynamoDB could not be reached for a counter."""
+
+
+class KeyUnavailable(Exception):
+    """The HMAC key could not be read just now (a passing Secrets Manager fault)."""
+
+
+class SignatureRejected(InvalidSignature):
+    def __init__(self, reason: str) -> None:
+        super().__init__()
+        #: For the log only.
+        self.reason = reason

@@ -81,9 +81,9 @@ def read_booking(fields: Mapping[str, Any], from_form: bool, public: bool) -> Bo
             k: (v if k not in named else "?") for k, v in values.items() if k in known
         }
         given = BookingRequest.model_construct(**readable)
-        failed.errors += [e for e in given.identification_errors() if e.field not in named]
+        failed.errors += [e for e in given.identification_errors(public) if e.field not in named]
         raise failed from None
-    errors = booking.identification_errors()
+    errors = booking.identification_errors(public)
     if errors:
         raise ValidationFailed(errors=errors)
     return booking

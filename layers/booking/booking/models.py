@@ -4,13 +4,13 @@ details. Field descriptions document the public API."""
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from booking.errors import FieldError
-from booking.text import has_control_characters, split_full_name
+from booking.text import has_control_characters, parse_time, split_full_name
 from booking.version import VERSION
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=100)]
@@ -18,6 +18,9 @@ RemoteId = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 Utm = Annotated[str, StringConstraints(max_length=200)]
 Url = Annotated[str, StringConstraints(max_length=2048)]
 AppointmentStatus = Literal["REQUESTED", "ACCEPTED", "CONFIRMED"]
+#: Open times further ahead are refused by us, so that a search Oliver refuses is never the
+#: caller's date but our practice (a wrong location id).
+MAX_SEARCH_AHEAD = timedelta(days=3653)
 
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+$")
 
@@ -114,14 +117,17 @@ class BookingRequest(BaseModel):
             raise ValueError("is not a valid phone number")
         return value
 
-    def identification_errors(self) -> list[FieldError]:
-        """The upstream's one-of rules for the client and the patient, with what is missing."""
+    def identification_errors(self, public: bool = False) -> list[FieldError]:
+        """The upstream's one-of rules for the client and the patient, with what is missing.
+        A ``public`` caller is told only of the fields it may send (name, contact, pet)."""
         errors: list[FieldError] = []
         if self.name is not None and (self.first_name or self.last_name):
             errors.append(FieldError("name", "give either name or first_name and last_name"))
         elif self.name is not None and not all(self.split_name()):
             errors.append(FieldError("name", "must hold a first and a last name"))
-        by_name = any((self.first_name, self.last_name, self.name, self.phone, self.email))
+        by_name = public or any(
+            (self.first_name, self.last_name, self.name, self.phone, self.email)
+        )
         if self.client_id is None and self.client_remote_id is None:
             if not by_name:
                 errors.append(
@@ -134,24 +140,20 @@ class BookingRequest(BaseModel):
             elif self.name is None:
                 for name in ("first_name", "last_name"):
                     if getattr(self, name) is None:
-                        errors.append(
-                            FieldError(name, "is required to identify the client by name")
-                        )
+                        errors.append(FieldError(name, "is required"))
                 if self.phone is None and self.email is None:
-                    errors.append(
-                        FieldError(
-                            "email", "phone or email is required to identify the client by name"
-                        )
-                    )
+                    errors.append(FieldError("email", "an email or a phone number is required"))
         if self.patient_id is None and self.patient_remote_id is None:
             if self.patient_name is None:
                 errors.append(
-                    FieldError(
+                    FieldError("patient_name", "is required")
+                    if public
+                    else FieldError(
                         "patient_id",
                         "identify the pet by patient_id, patient_remote_id or patient_name",
                     )
                 )
-            elif not self.identifies_client_by_contact():
+            elif not public and not self.identifies_client_by_contact():
                 errors.append(
                     FieldError(
                         "patient_name",
@@ -205,7 +207,10 @@ class BookingRequest(BaseModel):
 class OpenTimesQuery(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    search_from_date: str = Field(description="ISO 8601 date-time where the search starts.")
+    search_from_date: str = Field(
+        description="ISO 8601 date-time where the search starts (without an offset: the "
+        "practice's time); a past time searches from now, at most ten years ahead."
+    )
     appointment_type: Literal["wellness", "sick", "technician", "recheck"]
     days: int | None = Field(
         default=None, ge=1, le=31, description="Only return this many days (page convenience)."
@@ -214,10 +219,11 @@ class OpenTimesQuery(BaseModel):
     @field_validator("search_from_date")
     @classmethod
     def _iso(cls, value: str) -> str:
-        try:
-            datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            raise ValueError("must be an ISO 8601 date-time") from None
+        moment = parse_time(value)
+        if moment is None or has_control_characters(value):
+            raise ValueError("must be an ISO 8601 date-time")
+        if moment > datetime.now(UTC) + MAX_SEARCH_AHEAD:
+            raise ValueError("must be within ten years from now")
         return value
 
 

@@ -19,13 +19,15 @@ from booking.budget import Budget
 from booking.credentials import CredentialProvider
 from booking.errors import (
     BookingRejected,
-    FieldError,
+    ConfigurationError,
+    CreateOutcomeUnknown,
     RateLimited,
+    ReadRefused,
     SlotUnavailable,
+    Unauthorized,
     UpstreamAuthFailed,
     UpstreamError,
     UpstreamUnavailable,
-    ValidationFailed,
     clamp_retry_after,
 )
 from booking.text import scrub
@@ -38,19 +40,6 @@ CREATE_TIMEOUT = 6.0
 LOOKUP_RESERVE = 2.0
 READ_ATTEMPTS = 3
 DEFAULT_RETRY_AFTER = 30
-
-
-class Unauthorized(Exception):
-    """Upstream answered 401: the caller refreshes the credentials once and retries."""
-
-
-class ReadRefused(UpstreamError):
-    """Upstream answered a read with 400. An ``UpstreamError`` (502) unless the caller knows
-    better: GET /open-times makes it the caller's bad date."""
-
-
-class CreateOutcomeUnknown(Exception):
-    """The create may have reached upstream, but its result is not known."""
 
 
 def retry_after_seconds(response: httpx.Response, default: int = DEFAULT_RETRY_AFTER) -> int:
@@ -160,6 +149,7 @@ class OliverClient:
         location_id: str,
         request_id: str,
         budget: Budget,
+        by_id: bool = False,
         **kwargs: Any,
     ) -> Any:
         response = self._send_read(
@@ -169,32 +159,30 @@ class OliverClient:
             headers=self._headers(token, location_id, request_id),
             **kwargs,
         )
-        if response.status_code == 401:
+        status = response.status_code
+        if status == 401:
             raise Unauthorized()
+        if by_id and status in (400, 404):
+            return None  # an unknown id: Oliver documents neither status for it
+        if status in (400, 403, 404):
+            # Our searches are well-formed by construction (types checked, dates not in the
+            # past), so a refusal is Oliver not knowing the practice we name: a wrong location.
+            raise ConfigurationError(
+                f"Oliver refused {method} {path.split('?')[0]} with {status}: check "
+                "OLIVER_LOCATION_ID or the secret's location_id (X-Client-Id)"
+            )
         envelope = _envelope(response)
         if envelope is None:
             raise UpstreamError()
-        if response.status_code == 404:
-            return None
-        if response.status_code == 400:
-            raise ReadRefused()
-        if response.status_code >= 400 or not envelope["success"]:
-            # Upstream's words stay out of the answer: only a rejected booking passes them on.
+        if status >= 400 or not envelope["success"]:
+            # Upstream's words stay out of the answer.
             raise UpstreamError()
         return envelope.get("data")
 
     def open_times(
         self, query: dict[str, str], token: str, location_id: str, request_id: str, budget: Budget
     ) -> list[dict[str, Any]]:
-        try:
-            data = self._read(
-                "POST", "/open_times", token, location_id, request_id, budget, json=query
-            )
-        except ReadRefused:
-            # The type is checked before asking, so what Oliver refused is the date.
-            raise ValidationFailed(
-                errors=[FieldError("search_from_date", "is not a date the practice can search")]
-            ) from None
+        data = self._read("POST", "/open_times", token, location_id, request_id, budget, json=query)
         if not isinstance(data, list):
             raise UpstreamError()
         return data
@@ -208,7 +196,9 @@ class OliverClient:
     def get_client(
         self, client_id: str, token: str, location_id: str, request_id: str, budget: Budget
     ) -> dict[str, Any] | None:
-        data = self._read("GET", f"/clients/{client_id}", token, location_id, request_id, budget)
+        data = self._read(
+            "GET", f"/clients/{client_id}", token, location_id, request_id, budget, by_id=True
+        )
         return data if isinstance(data, dict) else None
 
     def list_patients(

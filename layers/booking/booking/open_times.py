@@ -97,14 +97,12 @@ class OpenTimes:
         """A slot upstream says is taken leaves every cached answer of this container at once."""
         with self._lock:
             for key, (until, days) in list(self._entries.items()):
-                kept = [
-                    {
-                        **day,
-                        "times": [t for t in day.get("times") or [] if t.get("uuid") != slot_id],
-                    }
-                    for day in days
-                ]
-                self._entries[key] = (until, kept)
+                self._entries[key] = (until, [_without(day, slot_id) for day in days])
+
+
+def _without(day: dict[str, Any], slot_id: str) -> dict[str, Any]:
+    times = [t for t in day.get("times") or [] if t.get("uuid") != slot_id]
+    return {**day, "times": times, "available": bool(day.get("available")) and bool(times)}
 
 
 def _from(days: list[dict[str, Any]], moment: datetime) -> list[dict[str, Any]]:

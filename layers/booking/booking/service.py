@@ -31,6 +31,7 @@ from booking.errors import (
     AmbiguousMatch,
     BookingError,
     ClientNotFound,
+    CreateOutcomeUnknown,
     HeldForReview,
     NotMatched,
     OutcomeUnknown,
@@ -41,7 +42,7 @@ from booking.errors import (
 from booking.idempotency import fingerprint, idempotency_key
 from booking.matching import find_client_and_pet
 from booking.models import AppointmentBookedDetail, BookingFailedDetail, BookingRequest
-from booking.oliver import CreateOutcomeUnknown, OliverClient, OliverGateway
+from booking.oliver import OliverClient, OliverGateway
 from booking.open_times import OpenTimes
 from booking.publisher import EventPublisher
 from booking.reconcile import Party, as_created, find_created

@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from booking.errors import CountersUnavailable
+
 MARKER_TTL_SECONDS = 24 * 60 * 60
 UNKNOWN_OUTCOME_PREFIX = "outcome-unknown#"
 
@@ -59,10 +61,6 @@ class UnknownOutcomeMarkers:
         except Exception:
             return False
         return True
-
-
-class CountersUnavailable(Exception):
-    """DynamoDB could not be reached for a counter."""
 
 
 class Counters:

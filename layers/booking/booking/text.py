@@ -65,15 +65,18 @@ def iso(moment: datetime) -> str:
 
 
 _EMAIL_LIKE = re.compile(r"[^\s@]+@[^\s@]+")
-_DIGIT_RUN = re.compile(r"\+?\d[\d\s().-]{5,}\d")
+_DIGIT_RUN = re.compile(r"\+?\(?\d[\d\s().-]{5,}\d")
+#: A capitalised word after the first: most likely a name (upstream may print a client's).
+_PROPER_NOUN = re.compile(r"(?<=\s)[^\W\d_][\w'\u2019-]*", re.UNICODE)
 _LONG_TOKEN = re.compile(r"[A-Za-z0-9_\-.=+/]{24,}")
 
 
 def scrub(text: object, limit: int = 200) -> str:
-    """Upstream's words made fit for our log: one line, no emails, phone-like numbers or long
-    tokens, at most ``limit`` characters."""
+    """Upstream's words made fit for our log: one line, no emails, phone-like numbers, long
+    tokens or capitalised words after the first (names), at most ``limit`` characters."""
     line = " ".join(str(text).split()) if isinstance(text, str) else ""
     line = _EMAIL_LIKE.sub("<email>", line)
     line = _DIGIT_RUN.sub("<number>", line)
     line = _LONG_TOKEN.sub("<token>", line)
+    line = _PROPER_NOUN.sub(lambda m: "<name>" if m.group(0)[0].isupper() else m.group(0), line)
     return _CONTROL.sub("", line)[:limit]

@@ -20,19 +20,20 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from booking.config import Limit
-from booking.errors import UpstreamUnavailable, VisitorRateLimited
+from booking.errors import (
+    CountersUnavailable,
+    KeyUnavailable,
+    UpstreamUnavailable,
+    VisitorRateLimited,
+)
 from booking.phone import to_e164
-from booking.store import Counters, CountersUnavailable
+from booking.store import Counters
 from booking.text import digits, fold
 
 if TYPE_CHECKING:
     from booking.models import BookingRequest
 
 DAY_SECONDS = 24 * 60 * 60
-
-
-class KeyUnavailable(Exception):
-    """The HMAC key could not be read just now (a passing Secrets Manager fault)."""
 
 
 class VisitorThrottle:

@@ -15,16 +15,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from booking.config import WebhookSource
-from booking.errors import InvalidSignature
+from booking.errors import SignatureRejected
 
 _UNIX_SECONDS = re.compile(r"-?[0-9]{1,15}")
-
-
-class SignatureRejected(InvalidSignature):
-    def __init__(self, reason: str) -> None:
-        super().__init__()
-        #: For the log only.
-        self.reason = reason
 
 
 def _fresh(timestamp: str | None, tolerance: int, now: float) -> None:

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from booking.errors import ReadRefused
 from booking.notify import wiring
 from booking.notify.consumer import Delivery
 from booking.notify.events import FAILED, BusEvent, Failed, detail_as
 from booking.notify.rebooking import booked_since
 from booking.notify.wording import in_zone, one_line, when_text
-from booking.oliver import ReadRefused
 from booking.phone import to_e164
 from booking.text import parse_time
 
