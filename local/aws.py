@@ -20,6 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import httpx
+
 if TYPE_CHECKING:
     from moto.server import ThreadedMotoServer
 
@@ -168,6 +170,9 @@ class AwsEmulation:
 
     def seed(self, oliver_secret: dict[str, str] | str | None = None) -> SeededResources:
         url = self.url
+        # moto keeps its state per process: an emulation started earlier in the same process (a
+        # test session) must not leave its resources in this one.
+        httpx.post(f"{url}/moto-api/reset", timeout=10).raise_for_status()
         secretsmanager = client("secretsmanager", url)
         value = oliver_secret if oliver_secret is not None else oliver_secret_value()
         oliver_arn = secretsmanager.create_secret(

@@ -73,6 +73,17 @@ class Aws:
         self.secrets.put_secret_value(SecretId=self.secret_arn, SecretString=value)
 
 
+_CLIENTS: dict[str, Any] = {}
+
+
+def client(service: str) -> Any:
+    """One boto3 client per service for the whole session: moto intercepts every client, and
+    building one costs more than a test (so each test makes fresh resources, not clients)."""
+    if service not in _CLIENTS:
+        _CLIENTS[service] = boto3.client(service, region_name=REGION)
+    return _CLIENTS[service]
+
+
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
     for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
@@ -81,15 +92,15 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     with mock_aws():
-        secrets = boto3.client("secretsmanager", region_name=REGION)
+        secrets = client("secretsmanager")
         arn = secrets.create_secret(
             Name="booking/oliver",
             SecretString=json.dumps({"token": TOKEN, "location_id": LOCATION}),
         )["ARN"]
         secrets.create_secret(Name="booking/throttle-key", SecretString=THROTTLE_KEY)
-        events = boto3.client("events", region_name=REGION)
+        events = client("events")
         events.create_event_bus(Name="bookings")
-        sqs = boto3.client("sqs", region_name=REGION)
+        sqs = client("sqs")
         dlq = sqs.create_queue(QueueName="parked")["QueueUrl"]
         inbox = sqs.create_queue(QueueName="inbox")["QueueUrl"]
         inbox_arn = sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])[
@@ -103,7 +114,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
         events.put_targets(
             Rule="all", EventBusName="bookings", Targets=[{"Id": "inbox", "Arn": inbox_arn}]
         )
-        dynamodb = boto3.client("dynamodb", region_name=REGION)
+        dynamodb = client("dynamodb")
         dynamodb.create_table(
             TableName="idempotency",
             KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],

@@ -39,9 +39,15 @@ def settings() -> Settings:
     return get_settings()
 
 
-@cache
 def aws_client(service: str) -> Any:
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    return _aws_client(service, region, os.environ.get("AWS_ENDPOINT_URL"))
+
+
+@cache
+def _aws_client(service: str, region: str, endpoint: str | None) -> Any:
+    # Keyed by where it talks to: a harness that starts a new container in the same process
+    # (``reset``) reuses the clients that still point at the same place.
     return boto3.client(service, region_name=region, config=_AWS_CONFIG)  # type: ignore[call-overload]
 
 
@@ -185,7 +191,6 @@ def reset() -> None:
     Lambda a container's environment never changes, so nothing on the hot path calls this."""
     get_settings.cache_clear()
     for factory in (
-        aws_client,
         http_client,
         secrets,
         oliver,
