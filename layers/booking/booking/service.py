@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
@@ -113,9 +113,14 @@ class BookingService:
         return days[: query.days] if query.days else days
 
     def book_from_form(
-        self, fields: dict[str, Any], from_form: bool, request: Request
+        self,
+        fields: dict[str, Any],
+        from_form: bool,
+        request: Request,
+        channel: Literal["form", "page"] = "form",
     ) -> BookingResult:
-        """A public visitor's submission: spam checks, validation, then the booking."""
+        """A public visitor's submission (a site's form, or the hosted booking page): spam
+        checks, validation, then the booking."""
         spam = intake.take_spam_fields(fields, self.practice.honeypot_field)
         if spam.honeypot_filled:
             # Before validation, and answered like any booking: a bot learns nothing.
@@ -125,7 +130,7 @@ class BookingService:
         booking = intake.read_booking(fields, from_form, public=True)
         if self.captcha is not None:
             self.captcha.verify(spam.captcha_token, request.visitor_ip, request.budget)
-        return self.submit(_submission(booking, Channel(name="form"), request))
+        return self.submit(_submission(booking, Channel(name=channel), request))
 
     def book_from_partner(
         self, fields: dict[str, Any], from_form: bool, source: str, request: Request
