@@ -23,7 +23,7 @@ from booking.oliver import OliverClient
 from booking.open_times import OpenTimes
 from booking.publisher import EventPublisher
 from booking.secret_store import SecretStore
-from booking.store import Counters, UnknownOutcomeMarkers
+from booking.store import Counters, Generation, UnknownOutcomeMarkers
 from booking.throttle import VisitorThrottle
 
 if TYPE_CHECKING:
@@ -100,7 +100,11 @@ def guard() -> IdempotencyGuard:
 @lru_cache(maxsize=1)
 def open_times() -> OpenTimes:
     config = settings()
-    return OpenTimes(config.practice_timezone, config.open_times_cache_seconds)
+    return OpenTimes(
+        config.practice_timezone,
+        config.open_times_cache_seconds,
+        Generation(aws_client("dynamodb"), config.table_for_throttling),
+    )
 
 
 @lru_cache(maxsize=1)

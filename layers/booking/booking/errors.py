@@ -78,6 +78,11 @@ class SlotUnavailable(BookingError):
     message = "This time is no longer available; please choose another."
     follow_up = True
 
+    def __init__(self, alternatives: list[dict[str, str]] | None = None) -> None:
+        super().__init__()
+        #: Up to three nearest open times of the same kind (times only), when they are known.
+        self.alternatives = alternatives
+
 
 class DuplicateInProgress(BookingError):
     status, code = 409, "duplicate_in_progress"

@@ -230,6 +230,9 @@ def error_body(error: BookingError) -> dict[str, Any]:
     body: dict[str, Any] = {"success": False, "code": error.code, "message": error.message}
     if error.errors:
         body["errors"] = [{"field": e.field, "message": e.message} for e in error.errors]
+    alternatives = getattr(error, "alternatives", None)
+    if alternatives is not None:
+        body["alternatives"] = alternatives
     return body
 
 

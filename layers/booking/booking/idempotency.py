@@ -42,7 +42,15 @@ def normalised_booking(booking: BookingRequest) -> dict[str, Any]:
         patient = {"patient_remote_id": fold(booking.patient_remote_id)}
     else:
         patient = {"patient_name": fold(booking.patient_name or "")}
-    return {"slot_id": booking.slot_id.strip(), "client": client, "patient": patient}
+    if booking.slot_id is not None:
+        time: dict[str, Any] = {"slot_id": booking.slot_id.strip()}
+    else:
+        time = {
+            "start": booking.start,  # already UTC (see BookingService.submit)
+            "appointment_type": booking.appointment_type,
+            "provider_id": booking.provider_id,
+        }
+    return {**time, "client": client, "patient": patient}
 
 
 def fingerprint(booking: BookingRequest) -> str:

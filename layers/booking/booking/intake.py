@@ -20,18 +20,19 @@ CAPTCHA_FIELD = "cf-turnstile-response"
 
 
 def validation_errors(exc: ValidationError) -> ValidationFailed:
-    """Pydantic's errors as field-level errors; the submitted values are never echoed."""
-    errors = []
+    """Pydantic's errors as field-level errors, one per field; the submitted values are never
+    echoed. (A field of several types, such as an id, reports under its own name.)"""
+    errors: dict[str, FieldError] = {}
     for err in exc.errors(include_input=False, include_url=False):
-        field = ".".join(str(part) for part in err["loc"]) or "body"
+        field = str(err["loc"][0]) if err["loc"] else "body"
         if err["type"] == "extra_forbidden":
             message = "is not a known field"
         elif err["type"] == "missing":
             message = "is required"
         else:
             message = str(err["msg"]).removeprefix("Value error, ")
-        errors.append(FieldError(field, message))
-    return ValidationFailed(errors=errors)
+        errors.setdefault(field, FieldError(field, message))
+    return ValidationFailed(errors=list(errors.values()))
 
 
 @dataclass(frozen=True)

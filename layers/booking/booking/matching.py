@@ -22,12 +22,16 @@ if TYPE_CHECKING:
     from booking.oliver import OliverGateway
 
 
-def upstream_id(value: object) -> int | None:
-    """Oliver's ids come back as strings from lookups but must be integers in the create."""
-    if isinstance(value, int) and not isinstance(value, bool):
+def upstream_id(value: object) -> int | str | None:
+    """An id as the create takes it: Oliver's lookups give strings; a numeric one is the integer
+    the create documents, any other is forwarded as given."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
+    if isinstance(value, str) and value.strip():
+        text = value.strip()
+        return int(text) if text.isascii() and text.isdigit() else text
     return None
 
 

@@ -14,10 +14,14 @@ from booking.text import has_control_characters, parse_time, split_full_name
 from booking.version import VERSION
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+OliverId = (
+    Annotated[int, Field(gt=0)] | Annotated[str, StringConstraints(min_length=1, max_length=100)]
+)
 RemoteId = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 Utm = Annotated[str, StringConstraints(max_length=200)]
 Url = Annotated[str, StringConstraints(max_length=2048)]
 AppointmentStatus = Literal["REQUESTED", "ACCEPTED", "CONFIRMED"]
+VisitType = Literal["wellness", "sick", "technician", "recheck"]
 #: Open times further ahead are refused by us, so that a search Oliver refuses is never the
 #: caller's date but our practice (a wrong location id).
 MAX_SEARCH_AHEAD = timedelta(days=3653)
@@ -48,10 +52,30 @@ class BookingRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
 
-    slot_id: str = Field(
-        min_length=1, max_length=255, description="The `uuid` of a time from GET /open-times."
+    slot_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=255,
+        description="The `uuid` of a time from GET /open-times (or give `start` and "
+        "`appointment_type`).",
     )
-    client_id: int | None = Field(default=None, gt=0, description="Oliver's client id.")
+    start: str | None = Field(
+        default=None,
+        max_length=64,
+        description="Booking by requested time, for forms that cannot call GET /open-times: the "
+        "start, ISO 8601 (without an offset it is read in the practice's zone). The open slot "
+        "of `appointment_type` starting exactly then is booked.",
+    )
+    appointment_type: VisitType | None = Field(
+        default=None, description="The kind of visit, with `start`."
+    )
+    provider_id: RemoteId | None = Field(
+        default=None, description="With `start`: only this provider's slot (an Oliver id)."
+    )
+    client_id: OliverId | None = Field(
+        default=None,
+        description="Oliver's client id: an integer, or the id as Oliver's lookups give it.",
+    )
     client_remote_id: RemoteId | None = Field(default=None, description="The client's PIMS id.")
     first_name: Name | None = Field(default=None, description="Client's first name.")
     last_name: Name | None = Field(default=None, description="Client's last name.")
@@ -62,7 +86,10 @@ class BookingRequest(BaseModel):
     )
     phone: str | None = Field(default=None, max_length=40, description="Client's phone number.")
     email: str | None = Field(default=None, max_length=254, description="Client's email.")
-    patient_id: int | None = Field(default=None, gt=0, description="Oliver's patient id.")
+    patient_id: OliverId | None = Field(
+        default=None,
+        description="Oliver's patient id: an integer, or the id as Oliver's lookups give it.",
+    )
     patient_remote_id: RemoteId | None = Field(default=None, description="The pet's PIMS id.")
     patient_name: Name | None = Field(
         default=None,
@@ -92,10 +119,21 @@ class BookingRequest(BaseModel):
 
     @field_validator("client_id", "patient_id", mode="before")
     @classmethod
-    def _not_a_boolean(cls, value: object) -> object:
+    def _oliver_id(cls, value: object) -> object:
         # Lax mode would read JSON true as id 1: someone else's client or pet.
         if isinstance(value, bool):
-            raise ValueError("must be an integer id")
+            raise ValueError("must be an id")
+        # Oliver's create documents integers; its lookups give strings, numeric or not: a
+        # numeric one is sent as the integer, any other is forwarded as given.
+        if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+            return int(value)
+        return value
+
+    @field_validator("start")
+    @classmethod
+    def _start(cls, value: str | None) -> str | None:
+        if value is not None and parse_time(value) is None:
+            raise ValueError("must be an ISO 8601 date-time")
         return value
 
     @field_validator("email")
@@ -120,7 +158,7 @@ class BookingRequest(BaseModel):
     def identification_errors(self, public: bool = False) -> list[FieldError]:
         """The upstream's one-of rules for the client and the patient, with what is missing.
         A ``public`` caller is told only of the fields it may send (name, contact, pet)."""
-        errors: list[FieldError] = []
+        errors: list[FieldError] = self._time_errors()
         if self.name is not None and (self.first_name or self.last_name):
             errors.append(FieldError("name", "give either name or first_name and last_name"))
         elif self.name is not None and not all(self.split_name()):
@@ -162,6 +200,21 @@ class BookingRequest(BaseModel):
                     )
                 )
         return errors
+
+    def _time_errors(self) -> list[FieldError]:
+        """The time: a ``slot_id``, or a ``start`` with its ``appointment_type``."""
+        if self.slot_id is not None:
+            extra = [f for f in ("start", "appointment_type", "provider_id") if getattr(self, f)]
+            return [FieldError(f, "give either slot_id or start") for f in extra]
+        if self.start is None:
+            return [
+                FieldError("slot_id", "is required (or start and appointment_type)")
+                if self.appointment_type is None
+                else FieldError("start", "is required with appointment_type")
+            ]
+        if self.appointment_type is None:
+            return [FieldError("appointment_type", "is required with start")]
+        return []
 
     def identifies_client_by_contact(self) -> bool:
         first, last = self.split_name()
@@ -211,7 +264,7 @@ class OpenTimesQuery(BaseModel):
         description="ISO 8601 date-time where the search starts (without an offset: the "
         "practice's time); a past time searches from now, at most ten years ahead."
     )
-    appointment_type: Literal["wellness", "sick", "technician", "recheck"]
+    appointment_type: VisitType
     days: int | None = Field(
         default=None, ge=1, le=31, description="Only return this many days (page convenience)."
     )

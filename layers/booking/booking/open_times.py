@@ -1,47 +1,101 @@
-"""GET /open-times: Oliver's open times for a page, cached per appointment type and practice
-day (queries minutes apart share one upstream call), and each slot remembered so that a booking
-whose outcome is unknown can be matched by time, and a receipt can be written for a decoy."""
+"""Oliver's open times: for GET /open-times, for booking by requested time, and to tell a taken
+slot from another refusal.
+
+Answers are cached per appointment type and practice day, so queries minutes apart share one
+upstream call. A cached answer cannot outlive a booking: every booking (and every slot upstream
+says is taken) bumps a shared generation (``Generation``, one DynamoDB item), and a cached answer
+older than ``RECHECK_SECONDS`` is used only while the generation it was fetched under is still
+current; so a taken slot leaves this container's cache at once and every other container's
+within seconds. Each slot seen is remembered (start, end, type), so that a booking whose outcome
+is unknown can be matched by time and a receipt written for a decoy.
+"""
 
 from __future__ import annotations
 
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo
 
+from booking.errors import SlotUnavailable
 from booking.text import parse_time
 
 if TYPE_CHECKING:
-    from booking.models import OpenTimesQuery
     from booking.oliver import OliverGateway
 
 
 MAX_CACHED_DAYS = 256
+#: A cached answer younger than this is used without asking whether a booking happened since.
+RECHECK_SECONDS = 5.0
+ALTERNATIVES = 3
+TYPES = ("wellness", "sick", "technician", "recheck")
+
+
+class Generation(Protocol):
+    """A counter shared by every container (see ``booking.store.Generation``)."""
+
+    def current(self) -> int | None: ...
+
+    def bump(self) -> None: ...
+
+
+class _LocalGeneration:
+    """One container's own counter, when no shared one is configured."""
+
+    def __init__(self) -> None:
+        self.value = 0
+
+    def current(self) -> int | None:
+        return self.value
+
+    def bump(self) -> None:
+        self.value += 1
+
+
+@dataclass(frozen=True)
+class Slot:
+    start: str
+    end: str | None
+    appointment_type: str | None
 
 
 class SlotTimes:
-    """(start, end) of slots this container has seen in open-times answers (bounded)."""
+    """Slots this container has seen in open-times answers (bounded)."""
 
     def __init__(self, capacity: int = 5000) -> None:
-        self._slots: dict[str, tuple[str, str | None]] = {}
+        self._slots: dict[str, Slot] = {}
         self._capacity = capacity
 
-    def remember(self, days: list[dict[str, Any]]) -> None:
-        for day in days:
-            for slot in day.get("times") or []:
-                if isinstance(slot, dict) and slot.get("uuid") and slot.get("start"):
-                    end = str(slot["end"]) if slot.get("end") else None
-                    self._slots[str(slot["uuid"])] = (str(slot["start"]), end)
+    def remember(self, days: list[dict[str, Any]], appointment_type: str | None = None) -> None:
+        for slot in _times(days):
+            if slot.get("uuid") and slot.get("start"):
+                end = str(slot["end"]) if slot.get("end") else None
+                self._slots[str(slot["uuid"])] = Slot(str(slot["start"]), end, appointment_type)
         while len(self._slots) > self._capacity:
             self._slots.pop(next(iter(self._slots)))
 
-    def start_of(self, slot_id: str) -> datetime | None:
-        return parse_time((self._slots.get(slot_id) or (None, None))[0])
+    def start_of(self, slot_id: str | None) -> datetime | None:
+        slot = self._slots.get(slot_id or "")
+        return parse_time(slot.start) if slot else None
 
-    def end_of(self, slot_id: str) -> datetime | None:
-        return parse_time((self._slots.get(slot_id) or (None, None))[1])
+    def end_of(self, slot_id: str | None) -> datetime | None:
+        slot = self._slots.get(slot_id or "")
+        return parse_time(slot.end) if slot else None
+
+    def type_of(self, slot_id: str | None) -> str | None:
+        slot = self._slots.get(slot_id or "")
+        return slot.appointment_type if slot else None
+
+
+@dataclass
+class _Entry:
+    until: float
+    checked: float
+    generation: int | None
+    days: list[dict[str, Any]]
 
 
 class OpenTimes:
@@ -49,55 +103,139 @@ class OpenTimes:
         self,
         zone: str,
         ttl_seconds: float,
+        generation: Generation | None = None,
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.zone = ZoneInfo(zone)
         self.ttl = ttl_seconds
         self.slots = SlotTimes()
+        self._generation = generation or _LocalGeneration()
         self._clock = clock
         self._now = now
-        self._entries: dict[tuple[str, str], tuple[float, list[dict[str, Any]]]] = {}
+        self._entries: dict[tuple[str, str], _Entry] = {}
         self._lock = threading.Lock()
 
-    def search(self, query: OpenTimesQuery, oliver: OliverGateway) -> list[dict[str, Any]]:
-        """The open times from the query's time on, as Oliver gives them (days with times)."""
-        requested = parse_time(query.search_from_date, self.zone)
-        assert requested is not None  # validated by the model
-        now = self._now()
-        requested = max(requested, now)
-        day = requested.astimezone(self.zone).date()
-        key = (query.appointment_type, day.isoformat())
-        with self._lock:
-            hit = self._entries.get(key)
-        if hit is None or hit[0] <= self._clock():
-            day_start = datetime(day.year, day.month, day.day, tzinfo=self.zone)
-            start = max(day_start, now).astimezone(UTC).replace(second=0, microsecond=0)
-            body = {
-                "search_from_date": start.isoformat().replace("+00:00", "Z"),
-                "appointment_type": query.appointment_type,
-            }
-            days = oliver.open_times(body)
-            self.slots.remember(days)
-            self._store(key, days)
-        else:
-            days = hit[1]
-        return _from(days, requested.replace(second=0, microsecond=0))
+    # -- reading --------------------------------------------------------------------------------
 
-    def _store(self, key: tuple[str, str], days: list[dict[str, Any]]) -> None:
+    def search(
+        self, appointment_type: str, requested: datetime, oliver: OliverGateway
+    ) -> list[dict[str, Any]]:
+        """The open times of a type from ``requested`` on (days with times, as Oliver gives
+        them), cached per practice day."""
+        requested = max(requested, self._now())
+        day = requested.astimezone(self.zone).date().isoformat()
+        key = (appointment_type, day)
+        with self._lock:
+            entry = self._entries.get(key)
+        if entry is None or not self._still_good(entry):
+            entry = self._fetch(key, oliver)
+        return _from(entry.days, requested.replace(second=0, microsecond=0))
+
+    def _still_good(self, entry: _Entry) -> bool:
         now = self._clock()
-        with self._lock:
-            self._entries[key] = (now + self.ttl, days)
-            if len(self._entries) > MAX_CACHED_DAYS:
-                expired = [k for k, (until, _) in self._entries.items() if until <= now]
-                for stale in expired or [next(iter(self._entries))]:
-                    self._entries.pop(stale, None)
+        if entry.until <= now:
+            return False
+        if now - entry.checked < RECHECK_SECONDS:
+            return True
+        if self._generation.current() != entry.generation:
+            return False
+        entry.checked = now
+        return True
 
-    def forget_slot(self, slot_id: str) -> None:
-        """A slot upstream says is taken leaves every cached answer of this container at once."""
-        with self._lock:
-            for key, (until, days) in list(self._entries.items()):
-                self._entries[key] = (until, [_without(day, slot_id) for day in days])
+    def _fetch(self, key: tuple[str, str], oliver: OliverGateway) -> _Entry:
+        appointment_type, day = key
+        generation = self._generation.current()
+        day_start = datetime.fromisoformat(day).replace(tzinfo=self.zone)
+        # Never a time in the past (Oliver may refuse one): now, rounded up to the minute.
+        now = self._now().replace(second=0, microsecond=0) + timedelta(minutes=1)
+        start = max(day_start, now).astimezone(UTC)
+        body = {
+            "search_from_date": start.isoformat().replace("+00:00", "Z"),
+            "appointment_type": appointment_type,
+        }
+        days = oliver.open_times(body)
+        self.slots.remember(days, appointment_type)
+        checked = self._clock()
+        entry = _Entry(checked + self.ttl, checked, generation, days)
+        if self.ttl > 0:
+            with self._lock:
+                self._entries[key] = entry
+                if len(self._entries) > MAX_CACHED_DAYS:
+                    expired = [k for k, e in self._entries.items() if e.until <= checked]
+                    for stale in expired or [next(iter(self._entries))]:
+                        self._entries.pop(stale, None)
+        return entry
+
+    # -- booking by requested time ---------------------------------------------------------------
+
+    def slot_at(
+        self,
+        appointment_type: str,
+        start: datetime,
+        provider_id: str | None,
+        oliver: OliverGateway,
+    ) -> dict[str, Any]:
+        """The open slot of a type starting exactly at ``start`` (and of ``provider_id`` when
+        given); ``SlotUnavailable`` with the nearest alternatives when there is none."""
+        day_start = start.astimezone(self.zone).replace(hour=0, minute=0, second=0, microsecond=0)
+        times = _times(self.search(appointment_type, day_start, oliver))
+        for slot in times:
+            if parse_time(slot.get("start")) == start and (
+                provider_id is None or str(slot.get("provider_id")) == provider_id
+            ):
+                return slot
+        raise SlotUnavailable(alternatives=self._nearest(times, start))
+
+    def _nearest(self, times: list[dict[str, Any]], wanted: datetime) -> list[dict[str, str]]:
+        starts: dict[datetime, dict[str, str]] = {}
+        for slot in times:
+            start = parse_time(slot.get("start"))
+            if start is not None and start not in starts:
+                end = parse_time(slot.get("end"))
+                starts[start] = {
+                    "start": start.astimezone(self.zone).isoformat(),
+                    "end": end.astimezone(self.zone).isoformat() if end else "",
+                }
+        nearest = sorted(starts, key=lambda moment: abs(moment - wanted))[:ALTERNATIVES]
+        return [starts[moment] for moment in sorted(nearest)]
+
+    # -- a slot upstream refused -----------------------------------------------------------------
+
+    def still_open(self, slot_id: str, oliver: OliverGateway) -> tuple[bool, list[dict[str, str]]]:
+        """Asks Oliver afresh whether the slot is still offered: (open, alternatives). Used to
+        tell a taken slot from another refusal when Oliver answers a create with 400 or 422."""
+        known = self.slots.type_of(slot_id)
+        start = self.slots.start_of(slot_id)
+        requested = start or self._now()
+        for appointment_type in (known,) if known else TYPES:
+            day = requested.astimezone(self.zone).date().isoformat()
+            entry = self._fetch((appointment_type, day), oliver)
+            times = _times(entry.days)
+            if any(slot.get("uuid") == slot_id for slot in times):
+                return True, []
+            if known:
+                return False, self._nearest(times, requested)
+        return False, []
+
+    def slot_taken(self, slot_id: str | None) -> None:
+        """A slot is gone (booked here, or upstream says so): it leaves this container's cache
+        at once, and the shared generation tells every other container."""
+        if slot_id:
+            with self._lock:
+                for entry in self._entries.values():
+                    entry.days = [_without(day, slot_id) for day in entry.days]
+        self._generation.bump()
+
+
+def _times(days: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        slot
+        for day in days
+        if isinstance(day, dict)
+        for slot in day.get("times") or []
+        if isinstance(slot, dict)
+    ]
 
 
 def _without(day: dict[str, Any], slot_id: str) -> dict[str, Any]:

@@ -62,13 +62,13 @@ def find_created(
         listed = oliver.list_appointments(iso(start), iso(end))
     except BookingError:
         return None
-    slot_start = slot_times.start_of(booking.slot_id)
+    slot_start = slot_times.start_of(booking.slot_id) or parse_time(booking.start)
     matches = [a for a in listed if _matches(a, party, slot_start, start)]
     unique = {str(a.get("id")): a for a in matches}
     return next(iter(unique.values())) if len(unique) == 1 else None
 
 
-def _party_of_client(client_id: int, party: Party, oliver: OliverGateway) -> Party:
+def _party_of_client(client_id: int | str, party: Party, oliver: OliverGateway) -> Party:
     try:
         client = oliver.get_client(str(client_id))
     except BookingError:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import random
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 from zoneinfo import ZoneInfo
@@ -30,6 +30,7 @@ from booking.credentials import CredentialProvider
 from booking.errors import (
     AmbiguousMatch,
     BookingError,
+    BookingRejected,
     ClientNotFound,
     CreateOutcomeUnknown,
     HeldForReview,
@@ -109,7 +110,10 @@ class BookingService:
         self, params: Mapping[str, str], request: Request
     ) -> list[dict[str, Any]]:
         query = intake.read_open_times_query(params)
-        days = self.open_times.search(query, self.gateway(request.request_id, request.budget))
+        requested = parse_time(query.search_from_date, self.practice.zone)
+        assert requested is not None  # validated by the model
+        oliver = self.gateway(request.request_id, request.budget)
+        days = self.open_times.search(query.appointment_type, requested, oliver)
         return days[: query.days] if query.days else days
 
     def book_from_form(
@@ -141,6 +145,7 @@ class BookingService:
         return self.submit(_submission(booking, channel, request))
 
     def submit(self, sub: Submission) -> BookingResult:
+        sub = self._in_practice_time(sub)
         key = idempotency_key(sub.channel, sub.explicit_key, sub.booking)
         if sub.channel.public and self.throttle.is_held(
             sub.booking, self.practice.misses_per_contact
@@ -189,8 +194,25 @@ class BookingService:
             self._publish_failed(sub, key, error, event_name=name)
         raise error
 
+    def _in_practice_time(self, sub: Submission) -> Submission:
+        """A requested time without an offset is the practice's; kept as UTC from here on."""
+        moment = parse_time(sub.booking.start, self.practice.zone)
+        if moment is None:
+            return sub
+        return replace(sub, booking=sub.booking.model_copy(update={"start": iso(moment)}))
+
+    def _with_slot(self, sub: Submission, oliver: OliverGateway) -> Submission:
+        """Booking by requested time: the open slot of that type starting exactly then."""
+        booking = sub.booking
+        start = parse_time(booking.start)
+        if booking.slot_id is not None or start is None or booking.appointment_type is None:
+            return sub
+        slot = self.open_times.slot_at(booking.appointment_type, start, booking.provider_id, oliver)
+        return replace(sub, booking=booking.model_copy(update={"slot_id": str(slot["uuid"])}))
+
     def _book(self, sub: Submission, key: str) -> dict[str, Any]:
         oliver = self.gateway(sub.request_id, sub.budget)
+        sub = self._with_slot(sub, oliver)
         try:
             body = self._upstream_body(sub, oliver)
         except MISSES as miss:
@@ -215,12 +237,27 @@ class BookingService:
                     self.count("UnknownOutcomeMarkerFailed")
                 raise OutcomeUnknown(retry_after=60) from None
             return self._booked(sub, key, found)
-        except SlotUnavailable:
-            self.open_times.forget_slot(sub.booking.slot_id)
-            raise
+        except (SlotUnavailable, BookingRejected) as refused:
+            raise self._refusal(sub.booking.slot_id or "", refused, oliver) from None
         if since is not None:
             self.markers.clear(key)
         return self._booked(sub, key, envelope["data"])
+
+    def _refusal(self, slot_id: str, refused: BookingError, oliver: OliverGateway) -> BookingError:
+        """Oliver refused the create: a taken slot whatever status it used (a 409 always is;
+        after a 400 or 422, one fresh open-times read decides), else a rejected booking."""
+        try:
+            still_open, alternatives = self.open_times.still_open(slot_id, oliver)
+        except Exception:
+            # Undecided (Oliver unreachable, or worse): the refusal stands as Oliver gave it.
+            logger.info("could not read open times after a refused create", exc_info=True)
+            if isinstance(refused, SlotUnavailable):
+                self.open_times.slot_taken(slot_id)
+            return refused
+        if still_open and not isinstance(refused, SlotUnavailable):
+            return refused
+        self.open_times.slot_taken(slot_id)
+        return SlotUnavailable(alternatives=alternatives)
 
     def _upstream_body(self, sub: Submission, oliver: OliverGateway) -> dict[str, Any]:
         if not sub.booking.needs_lookup():
@@ -233,6 +270,7 @@ class BookingService:
 
     def _booked(self, sub: Submission, key: str, appointment: dict[str, Any]) -> dict[str, Any]:
         appointment = as_created(appointment)
+        self.open_times.slot_taken(sub.booking.slot_id)
         self._publish_booked(sub, key, appointment)
         return {"status": 201, "body": self._receipt(appointment)}
 
@@ -333,11 +371,11 @@ def _party(booking: BookingRequest) -> Party:
 
 
 def _failed_booking(
-    booking: BookingRequest, start_of: Callable[[str], datetime | None]
+    booking: BookingRequest, start_of: Callable[[str | None], datetime | None]
 ) -> dict[str, Any]:
     """The validated request for staff, with the slot's start whenever it is known."""
     dumped = booking.model_dump(mode="json", exclude_none=True)
     start = start_of(booking.slot_id)
-    if start is not None:
+    if start is not None and "start" not in dumped:
         dumped["start"] = iso(start)
     return dumped

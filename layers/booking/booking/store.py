@@ -146,3 +146,33 @@ class Counters:
         except Exception:
             return True
         return True
+
+
+class Generation:
+    """A counter every container shares: bumped by each booking, read by the open-times cache
+    so that no cached answer outlives a booking by more than a few seconds."""
+
+    KEY = "open-times#generation"
+
+    def __init__(self, dynamodb_client: Any, table_name: str) -> None:
+        self._client = dynamodb_client
+        self._table = table_name
+
+    def current(self) -> int | None:
+        try:
+            answer = self._client.get_item(TableName=self._table, Key={"id": {"S": self.KEY}})
+        except Exception:
+            return None  # the cache then lives by its TTL alone
+        return int(answer.get("Item", {}).get("value", {}).get("N", "0"))
+
+    def bump(self) -> None:
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"id": {"S": self.KEY}},
+                UpdateExpression="ADD #v :one",
+                ExpressionAttributeNames={"#v": "value"},
+                ExpressionAttributeValues={":one": {"N": "1"}},
+            )
+        except Exception:
+            return
