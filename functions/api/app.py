@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from booking.service import BookingService
 
 app = APIGatewayHttpResolver()
+container.prime()
 #: On every answer: bookings carry personal data, and no answer is anything but what it says.
 SECURITY_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 

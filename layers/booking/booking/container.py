@@ -85,7 +85,7 @@ def publisher() -> EventPublisher:
     config = settings()
     return EventPublisher(
         aws_client("events"),
-        aws_client("sqs"),
+        lambda: aws_client("sqs"),
         config.event_bus_name,
         config.event_source,
         config.event_dlq_url,
@@ -183,6 +183,24 @@ def booking_service() -> BookingService:
         captcha=captcha(),
         count=telemetry.count,
     )
+
+
+def prime() -> None:
+    """Build at init what every booking needs (Lambda's init phase runs with a full CPU, and a
+    visitor waits for init and first invocation alike): the clients, the connection pool, the
+    validation models and the booking logic. Nothing is read from the network here, and a
+    configuration error is left for the first request to answer (503, not a failed init)."""
+    from booking.errors import ConfigurationError
+
+    try:
+        settings()
+    except ConfigurationError:
+        return
+    for service in ("secretsmanager", "dynamodb", "events"):
+        aws_client(service)
+    http_client()
+    booking_service()
+    import phonenumbers  # noqa: F401 - most forms carry a phone; its import is the slow part
 
 
 def budget(context: Any) -> Budget:

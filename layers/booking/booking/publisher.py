@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -33,9 +34,15 @@ class ReplayResult:
 
 class EventPublisher:
     def __init__(
-        self, events_client: Any, sqs_client: Any, bus_name: str, source: str, dlq_url: str
+        self,
+        events_client: Any,
+        sqs_client: Callable[[], Any],
+        bus_name: str,
+        source: str,
+        dlq_url: str,
     ) -> None:
         self._events = events_client
+        #: Built on first use: only a failed put needs SQS, and a client costs cold-start time.
         self._sqs = sqs_client
         self.bus_name = bus_name
         self.source = source
@@ -62,7 +69,7 @@ class EventPublisher:
 
     def park(self, entry: dict[str, str]) -> bool:
         try:
-            self._sqs.send_message(
+            self._sqs().send_message(
                 QueueUrl=self.dlq_url,
                 MessageBody=json.dumps(entry),
                 MessageAttributes={
