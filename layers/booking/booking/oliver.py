@@ -218,17 +218,26 @@ class OliverClient:
         budget: Budget,
         max_pages: int = 5,
     ) -> list[dict[str, Any]]:
+        params = {"updated_at_start": updated_from, "updated_at_end": updated_to}
+        return self._paged(
+            "/appointments", params, token, location_id, request_id, budget, max_pages
+        )
+
+    def _paged(
+        self,
+        path: str,
+        params: dict[str, str],
+        token: str,
+        location_id: str,
+        request_id: str,
+        budget: Budget,
+        max_pages: int,
+    ) -> list[dict[str, Any]]:
+        """Every row of a paged list (``{content, total_pages}``), up to ``max_pages`` of 100."""
         found: list[dict[str, Any]] = []
         for page in range(max_pages):
-            params = {
-                "updated_at_start": updated_from,
-                "updated_at_end": updated_to,
-                "page": str(page),
-                "per_page": "100",
-            }
-            data = self._read(
-                "GET", "/appointments", token, location_id, request_id, budget, params=params
-            )
+            query = {**params, "page": str(page), "per_page": "100"}
+            data = self._read("GET", path, token, location_id, request_id, budget, params=query)
             if not isinstance(data, dict):
                 raise UpstreamError()
             content = data.get("content") or []
@@ -247,22 +256,38 @@ class OliverClient:
         request_id: str,
         budget: Budget,
     ) -> dict[str, Any]:
-        url = f"{self.api_url}/appointments"
-        headers = self._headers(token, location_id, request_id)
+        response = self._post_unrepeatable(
+            "/appointments",
+            body,
+            self._headers(token, location_id, request_id),
+            lambda: budget.timeout(CREATE_TIMEOUT, keep=LOOKUP_RESERVE),
+            lambda: budget.allows(LOOKUP_RESERVE + 0.5),
+        )
+        return self._created(response)
+
+    def _post_unrepeatable(
+        self,
+        path: str,
+        body: dict[str, Any],
+        headers: dict[str, str],
+        timeout: Callable[[], float],
+        may_wait: Callable[[], bool],
+    ) -> httpx.Response:
+        """A POST Oliver has no idempotency for: sent again only when no connection was made
+        (upstream cannot have seen it); any other doubt is ``CreateOutcomeUnknown``, for the
+        caller to settle with a lookup."""
         attempts = 3
         for attempt in range(attempts):
-            timeout = budget.timeout(CREATE_TIMEOUT, keep=LOOKUP_RESERVE)
             try:
-                response = self.http.post(url, json=body, headers=headers, timeout=timeout)
+                return self.http.post(
+                    f"{self.api_url}{path}", json=body, headers=headers, timeout=timeout()
+                )
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout):
-                # No connection was made, so upstream cannot have seen the request: safe to resend.
-                if attempt + 1 == attempts or not budget.allows(LOOKUP_RESERVE + 0.5):
+                if attempt + 1 == attempts or not may_wait():
                     raise UpstreamUnavailable(retry_after=10) from None
                 time.sleep(0.2 * (attempt + 1))
             except httpx.TransportError as exc:
                 raise CreateOutcomeUnknown() from exc
-            else:
-                return self._created(response)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _created(self, response: httpx.Response) -> dict[str, Any]:
@@ -305,38 +330,29 @@ class OliverClient:
         appointment, it is sent again only when no connection was made; a doubt after sending
         (timeout, 5xx, an unreadable 2xx) is ``CreateOutcomeUnknown``: the caller looks for the
         task before trying again. A 400 is ``ReadRefused``."""
-        url = f"{self.api_url}/staff_tasks"
-        headers = self._headers(token, location_id, request_id)
-        attempts = 3
-        for attempt in range(attempts):
-            try:
-                response = self.http.post(
-                    url, json=body, headers=headers, timeout=budget.timeout(READ_TIMEOUT)
-                )
-            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout):
-                if attempt + 1 == attempts or not budget.allows(1.0):
-                    raise UpstreamUnavailable(retry_after=10) from None
-                time.sleep(0.2 * (attempt + 1))
-                continue
-            except httpx.TransportError as exc:
-                raise CreateOutcomeUnknown() from exc
-            status = response.status_code
-            if status == 401:
-                raise Unauthorized()
-            if status == 429:
-                raise RateLimited(retry_after=retry_after_seconds(response))
-            if status >= 500:
+        response = self._post_unrepeatable(
+            "/staff_tasks",
+            body,
+            self._headers(token, location_id, request_id),
+            lambda: budget.timeout(READ_TIMEOUT),
+            lambda: budget.allows(1.0),
+        )
+        status = response.status_code
+        if status == 401:
+            raise Unauthorized()
+        if status == 429:
+            raise RateLimited(retry_after=retry_after_seconds(response))
+        if status >= 500:
+            raise CreateOutcomeUnknown()
+        envelope = _envelope(response)
+        if 200 <= status < 300:
+            data = envelope.get("data") if envelope and envelope["success"] else None
+            if not isinstance(data, dict):
                 raise CreateOutcomeUnknown()
-            envelope = _envelope(response)
-            if 200 <= status < 300:
-                data = envelope.get("data") if envelope and envelope["success"] else None
-                if not isinstance(data, dict):
-                    raise CreateOutcomeUnknown()
-                return data
-            if status == 400:
-                raise ReadRefused()
-            raise UpstreamError()
-        raise AssertionError("unreachable")  # pragma: no cover
+            return data
+        if status == 400:
+            raise ReadRefused()
+        raise UpstreamError()
 
     def list_staff_tasks(
         self,
@@ -348,19 +364,9 @@ class OliverClient:
         max_pages: int = 3,
     ) -> list[dict[str, Any]]:
         """``GET /staff_tasks`` (``status`` filter), up to ``max_pages`` pages of 100."""
-        found: list[dict[str, Any]] = []
-        for page in range(max_pages):
-            query = {**params, "page": str(page), "per_page": "100"}
-            data = self._read(
-                "GET", "/staff_tasks", token, location_id, request_id, budget, params=query
-            )
-            if not isinstance(data, dict):
-                raise UpstreamError()
-            content = data.get("content") or []
-            found.extend(item for item in content if isinstance(item, dict))
-            if page + 1 >= int(data.get("total_pages") or 0):
-                break
-        return found
+        return self._paged(
+            "/staff_tasks", params, token, location_id, request_id, budget, max_pages
+        )
 
     def request_ai_outbound(
         self,
