@@ -120,6 +120,9 @@ def render_index(params: Mapping[str, str], call_api: CallApi, origin: str) -> s
         alert = _code_message(messages, code)
         fields = {f for f in params.get("fields", "").split(",") if f in FORM_FIELDS}
         page = _mark_invalid(page, [f for f in FORM_FIELDS if f in fields], messages)
+    # The source's placeholders never reach a browser, filled or not.
+    for placeholder in ("<!--slots-->", "<!--slots-status-->"):
+        page = page.replace(placeholder, "")
     return page.replace("<!--alert-->", html.escape(alert))
 
 

@@ -170,3 +170,9 @@ def test_a_time_offered_by_two_providers_is_one_choice_and_a_week_is_asked_for()
     assert 'value="second"' not in body
     assert "1 open time. Choose one." in body
     assert parse_qs(api.calls[-1][2])["days"] == ["7"]
+
+
+def test_no_placeholder_of_the_source_reaches_a_browser() -> None:
+    _, _, first_load = get("/", "")
+    assert "<!--slots" not in first_load
+    assert "<!--alert-->" not in first_load
