@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PYTHON_FOR_VENV := $(shell for c in "env PYENV_VERSION=3.13.0 python3.13" python3.13 python3.12 python3.11 python3; do \
 	$$c -c 'import sys; assert sys.version_info >= (3, 11)' >/dev/null 2>&1 && { echo "$$c"; break; }; done)
 
-.PHONY: dev test test-unit test-integration test-browser lint bench reliability scan build deploy replay clean openapi publish go-live-check
+.PHONY: dev test test-unit test-integration test-browser lint bench reliability scan build deploy replay clean openapi publish go-live-check sign-webhook
 
 $(STAMP): pyproject.toml layers/booking/requirements.txt
 	@test -n '$(PYTHON_FOR_VENV)' || { echo "Python >= 3.11 is required"; exit 1; }
@@ -68,6 +68,11 @@ openapi: $(STAMP)
 ## make go-live-check: read-only questions to a practice's Oliver (ARGS="--help" for options)
 go-live-check: $(STAMP)
 	$(PY) -m local.go_live $(ARGS)
+
+## make sign-webhook ARGS="--source calcom-demo --file events/webhook-calcom.json": the partner kit,
+## signs a JSON body for a webhook source and posts it (local stack by default; ARGS="--help")
+sign-webhook: $(STAMP)
+	$(PY) -m local.sign_webhook $(ARGS)
 
 ## make replay: move events parked in the dead-letter queue back onto the bus
 replay: $(STAMP)

@@ -1,11 +1,12 @@
 """AWS emulation: moto's server on 127.0.0.1, seeded with what the function expects.
 
 Seeded over HTTP with boto3, exactly as a deployment would create them: the Oliver secret
-(sandbox credentials), the Turnstile secret, the webhook signing secrets (one demo source), the
-throttle key (random, like the one the template generates), the event bus, the idempotency and
-throttle tables, the dead-letter queue, and an inspection queue fed by a rule that matches every
-event on the bus. Then (``seed_consumers``) the notification consumers' queues, dead-letter queues
-and rules as template.yaml declares them, and the confirmation emails' sender verified in SES.
+(sandbox credentials), the Turnstile secret, the webhook signing secrets (the Standard Webhooks
+demo source and one demo source per tool preset), the throttle key (random, like the one the
+template generates), the event bus, the idempotency and throttle tables, the dead-letter queue,
+and an inspection queue fed by a rule that matches every event on the bus. Then
+(``seed_consumers``) the notification consumers' queues, dead-letter queues and rules as
+template.yaml declares them, and the confirmation emails' sender verified in SES.
 """
 
 from __future__ import annotations
@@ -40,7 +41,22 @@ WEBHOOK_SECRET_NAME = "booking-webhook/webhooks"  # noqa: S105 - a name, not a s
 #: secret (public, for local use only).
 DEMO_WEBHOOK_SOURCE = "partner-demo"
 DEMO_WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # noqa: S105 - public example
-DEMO_WEBHOOK_SOURCES = {DEMO_WEBHOOK_SOURCE: {"scheme": "standard-webhooks"}}
+#: One demo source per tool preset (README: For partners), each with a made-up secret for local
+#: use only: the sample deliveries of events/ are signed with them and book Jane Doe's Rex.
+DEMO_PRESET_SOURCES = {
+    "calcom-demo": {"preset": "cal.com"},
+    "calendly-demo": {"preset": "calendly"},
+    "typeform-demo": {"preset": "typeform"},
+    "tally-demo": {"preset": "tally"},
+}
+DEMO_PRESET_SECRETS = {
+    "calcom-demo": "calcom-demo-secret-local-only",
+    "calendly-demo": "calendly-demo-signing-key-local-only",
+    "typeform-demo": "typeform-demo-secret-local-only",
+    "tally-demo": "tally-demo-signing-secret-local-only",
+}
+DEMO_WEBHOOK_SOURCES = {DEMO_WEBHOOK_SOURCE: {"scheme": "standard-webhooks"}, **DEMO_PRESET_SOURCES}
+DEMO_WEBHOOK_SECRETS = {DEMO_WEBHOOK_SOURCE: DEMO_WEBHOOK_SECRET, **DEMO_PRESET_SECRETS}
 THROTTLE_KEY_SECRET_NAME = "booking-webhook/throttle-key"  # noqa: S105 - a name, not a secret
 THROTTLE_KEY_LENGTH = 64
 EVENT_BUS_NAME = "booking-webhook-local"
@@ -184,7 +200,7 @@ class AwsEmulation:
         )["ARN"]
         secretsmanager.create_secret(
             Name=WEBHOOK_SECRET_NAME,
-            SecretString=json.dumps({DEMO_WEBHOOK_SOURCE: DEMO_WEBHOOK_SECRET}),
+            SecretString=json.dumps(DEMO_WEBHOOK_SECRETS),
         )
         throttle_key_arn = secretsmanager.create_secret(
             Name=THROTTLE_KEY_SECRET_NAME,

@@ -13,6 +13,7 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from booking import container
+from booking.deliveries import receive
 from booking.errors import (
     BookingError,
     ConfigurationError,
@@ -39,7 +40,6 @@ from booking.telemetry import count, logger, metrics
 from booking.version import VERSION
 from booking.webhooks import (
     delivery_id,
-    mapped_fields,
     secrets_for,
     verify_signature,
 )
@@ -131,12 +131,15 @@ def webhooks(source: str) -> Response:
     )
     payload, _ = parse_fields(headers, data)
     key = delivery_id(config, headers, payload) or explicit_key(headers)
-    result = _service().book_from_partner(
-        mapped_fields(config, payload), bool(config.map), source, _request(key)
+    request = _request(key)
+    answer = receive(
+        source,
+        config,
+        payload,
+        request,
+        lambda fields, mapped: _service().book_from_partner(fields, mapped, source, request),
     )
-    return _json(
-        result.status, result.body, {"Idempotent-Replayed": "true"} if result.replayed else {}
-    )
+    return _json(answer.status, answer.body, answer.headers)
 
 
 # -- answers -----------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from booking.errors import ConfigurationError
 
 DEFAULT_OLIVER_API_URL = "https://partner-api.getoliver.com/services/core/open_api/v1"
 DEFAULT_CAPTCHA_VERIFY_URL = "https://challenges.cloudflare.com/turnstile/v0/siteverify"
-SCHEMES = ("standard-webhooks", "hmac-sha256")
+SCHEMES = ("standard-webhooks", "hmac-sha256", "timestamped-hmac")
 
 
 class _Invalid(ValueError):
@@ -30,7 +30,8 @@ class _Invalid(ValueError):
 
 @dataclass(frozen=True)
 class WebhookSource:
-    """One entry of ``WEBHOOK_SOURCES``: how a partner signs, and where its fields are."""
+    """One entry of ``WEBHOOK_SOURCES``: how a partner signs, and where its fields are. With
+    ``preset`` (``booking.presets``), a tool's options, each overridable in the entry."""
 
     scheme: str
     header: str = "X-Webhook-Signature"
@@ -41,10 +42,28 @@ class WebhookSource:
     id_header: str | None = None
     id_field: str | None = None
     map: Mapping[str, str] = field(default_factory=dict)
+    preset: str | None = None
+    #: Answer 200 (with the error body) to a booking refused for good, once staff have it.
+    ack_failures: bool = False
+    #: Booking field -> constant, for what the partner does not send.
+    defaults: Mapping[str, str | int] = field(default_factory=dict)
+
+    @property
+    def mapped(self) -> bool:
+        """Whether the booking is read out of the partner's own JSON (not posted as is)."""
+        return bool(self.map or self.preset)
 
     @classmethod
     def parse(cls, value: object) -> WebhookSource:
-        if not isinstance(value, dict) or set(value) - {f.name for f in fields(cls)}:
+        if not isinstance(value, dict):
+            raise _Invalid()
+        if "preset" in value:
+            from booking.presets import PRESETS
+
+            if value["preset"] not in PRESETS:
+                raise _Invalid()
+            value = {**PRESETS[value["preset"]].options, **value}
+        if set(value) - {f.name for f in fields(cls)}:
             raise _Invalid()
         source = cls(**value)
         text_options = (source.header, source.prefix)
@@ -58,6 +77,9 @@ class WebhookSource:
             or not 1 <= source.tolerance_seconds <= 86_400
             or not isinstance(source.map, dict)
             or not all(isinstance(k, str) and isinstance(v, str) for k, v in source.map.items())
+            or not isinstance(source.ack_failures, bool)
+            or not _constants(source.defaults)
+            or (source.scheme == "timestamped-hmac" and not _one_header(source))
         ):
             raise _Invalid()
         expressions = [e for e in (source.id_field, *source.map.values()) if e is not None]
@@ -72,6 +94,21 @@ class WebhookSource:
             except JMESPathError:
                 raise _Invalid() from None
         return source
+
+
+def _constants(defaults: object) -> bool:
+    """``defaults``: booking field names to strings or whole numbers."""
+    from booking.presets import BOOKING_FIELDS
+
+    return isinstance(defaults, dict) and all(
+        name in BOOKING_FIELDS and isinstance(value, str | int) and not isinstance(value, bool)
+        for name, value in defaults.items()
+    )
+
+
+def _one_header(source: WebhookSource) -> bool:
+    """``timestamped-hmac`` carries the time and hex digests in its one header, unprefixed."""
+    return source.encoding == "hex" and not source.prefix and source.timestamp_header is None
 
 
 @dataclass(frozen=True)

@@ -387,7 +387,57 @@ class BookingFailedDetail(_EventDetail):
 
 
 #: DetailType -> the model of its detail.
-EVENT_DETAILS: dict[str, type[_EventDetail]] = {
+EVENT_DETAILS: dict[str, type[BaseModel]] = {
     "Appointment Booked": AppointmentBookedDetail,
     "Booking Failed": BookingFailedDetail,
 }
+
+
+# -- Booking Cancelled (a scheduling tool's cancellation, for staff) --------------------------
+
+
+class CancelledBooking(BaseModel):
+    """What the scheduling tool says about the cancelled booking (fields it did not say are
+    absent)."""
+
+    model_config = ConfigDict(extra="forbid", title="CancelledBooking")
+
+    name: str | None = Field(default=None, description="The client's full name.")
+    first_name: str | None = None
+    last_name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    patient_name: str | None = Field(default=None, description="The pet's name.")
+    start: str | None = Field(
+        default=None, description="Start of the cancelled booking (ISO 8601, UTC)."
+    )
+
+
+class BookingCancelledDetail(BaseModel):
+    """The `detail` of an EventBridge event with DetailType `Booking Cancelled`: a scheduling
+    tool (a preset webhook source) says a booking it had sent is cancelled, so staff cancel the
+    appointment in the practice system. Nothing is cancelled in Oliver by the service."""
+
+    model_config = ConfigDict(extra="forbid", title="Booking Cancelled")
+
+    version: Literal[1] = Field(1, description="Version of this detail's shape.")
+    event_id: Stamp = Field(
+        description="Stable for the tool's booking reference: a redelivered cancellation (or "
+        "the same booking cancelled by a reschedule and again) has the same id."
+    )
+    webhook_source: str = Field(description="The {source} of POST /webhooks/{source}.")
+    reference: Stamp = Field(description="The tool's id or URI of the cancelled booking.")
+    booking: CancelledBooking
+    appointment_id: int | str | None = Field(
+        default=None,
+        description="Oliver's appointment id when the service knows it booked this one; null "
+        "otherwise (staff find it by the client, the pet and the time).",
+    )
+    request_id: Stamp = Field(description="API Gateway request id (also in the function's log).")
+    submitted_at: Stamp = Field(description="When the cancellation arrived, ISO 8601 in UTC.")
+    producer_version: str = Field(
+        default=VERSION, description="The release of the booking webhook that sent the event."
+    )
+
+
+EVENT_DETAILS["Booking Cancelled"] = BookingCancelledDetail

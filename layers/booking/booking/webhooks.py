@@ -1,4 +1,5 @@
-"""Signed partner webhooks: signature schemes, delivery ids and field maps (README: The HTTP API).
+"""Signed partner webhooks: signature schemes, delivery ids and field maps (README: For
+partners).
 
 Signatures are checked on the raw body before anything parses it. Comparison is constant-time;
 the caller only ever learns "invalid_signature", the log learns why (never the secret).
@@ -74,6 +75,9 @@ def verify_signature(
             if any(_same(expected, candidate) for candidate in offered):
                 return
         raise SignatureRejected("no signature matched")
+    if source.scheme == "timestamped-hmac":
+        _verify_timestamped(source, secrets, headers.get(source.header.lower(), ""), body, now)
+        return
     header = headers.get(source.header.lower(), "").strip()
     if source.prefix:
         if not header.startswith(source.prefix):
@@ -89,6 +93,25 @@ def verify_signature(
         expected = digest.hex() if source.encoding == "hex" else base64.b64encode(digest).decode()
         candidate = header.lower() if source.encoding == "hex" else header
         if _same(expected, candidate):
+            return
+    raise SignatureRejected("no signature matched")
+
+
+def _verify_timestamped(
+    source: WebhookSource, secrets: list[str], header: str, body: bytes, now: float
+) -> None:
+    """``t=<unix seconds>,v1=<hex>[,v1=<hex>...]``: HMAC-SHA256 of ``{t}.{raw body}`` (the form
+    Stripe and Calendly use). Parts of other versions are ignored; one ``t`` exactly."""
+    parts = [part.strip().partition("=") for part in header.split(",")]
+    stamps = [value for name, _, value in parts if name == "t"]
+    offered = [value.lower() for name, _, value in parts if name == "v1" and value]
+    if len(stamps) != 1:
+        raise SignatureRejected("missing or malformed timestamp")
+    _fresh(stamps[0], source.tolerance_seconds, now)
+    signed = f"{stamps[0]}.".encode() + body
+    for secret in secrets:
+        expected = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+        if any(_same(expected, candidate) for candidate in offered):
             return
     raise SignatureRejected("no signature matched")
 
@@ -117,15 +140,27 @@ def _search(expression: str, payload: Any) -> Any:
         return None
 
 
-def mapped_fields(source: WebhookSource, payload: Any) -> dict[str, Any]:
-    """The booking fields of a webhook body: through the source's ``map`` when it has one."""
-    if not source.map:
-        return dict(payload) if isinstance(payload, dict) else {}
-    fields = {}
+def mapped_fields(
+    source: WebhookSource, payload: Any, read: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The booking fields of a webhook body: what a preset ``read`` from it, or the body itself
+    when the source has neither preset nor ``map``; then each ``map`` entry (an expression that
+    finds nothing leaves the field out), then ``defaults`` for the fields still missing."""
+    if read is not None:
+        fields = dict(read)
+    elif not source.mapped:
+        fields = dict(payload) if isinstance(payload, dict) else {}
+    else:
+        fields = {}
     for field, expression in source.map.items():
         value = _search(expression, payload)
-        if value is not None:
+        if value is None:
+            fields.pop(field, None)
+        else:
             fields[field] = value
+    for field, constant in source.defaults.items():
+        if fields.get(field) in (None, ""):
+            fields[field] = constant
     return fields
 
 
