@@ -16,7 +16,8 @@ One line ``BENCH-RESULT {json}`` on stdout ends the output (the handler's log li
 it). Only the standard library is imported before the measured import, so nothing the handler
 needs is loaded for it. For ``--profile``: ``BENCH_PHASES=1`` marks the end of the import on
 stderr (between ``-X importtime`` lines); ``BENCH_PROFILE=<prefix>`` adds a cProfile of the
-first invocation and the time of every boto3 client creation, AWS call and upstream request.
+import and one of the first invocation, and the time of every boto3 client creation, AWS call
+and upstream request.
 """
 
 import sys
@@ -95,7 +96,14 @@ def main() -> None:
 
         del sys.path[0]
         calls = probe.install()
-    __import__(args[0])
+    if profile:
+        import cProfile
+
+        init_profiler = cProfile.Profile()
+        init_profiler.runcall(__import__, args[0])
+        init_profiler.dump_stats(profile + ".init.prof")
+    else:
+        __import__(args[0])
     handler = getattr(sys.modules[args[0]], args[1])
     imported = time.perf_counter()
     if profile or os.environ.get("BENCH_PHASES"):

@@ -5,9 +5,9 @@ Two fresh processes of the case, after a warm-up one:
 1. ``python -X importtime``: every module's own import time, summed by top-level package, for
    the init (the handler module's import) and for the first invocation (modules imported
    lazily); ``-X importtime`` slows imports down a little, evenly.
-2. cProfile around the first invocation, and ``probe.py``'s timings of every boto3 client
-   creation, AWS call (with its wait on the socket), upstream request (with its wait) and TCP
-   connect, at init or during the first invocation.
+2. cProfile around the import (the init) and around the first invocation, and ``probe.py``'s
+   timings of every boto3 client creation, AWS call (with its wait on the socket), upstream
+   request (with its wait) and TCP connect, at init or during the first invocation.
 """
 
 from __future__ import annotations
@@ -155,9 +155,13 @@ def profile(world: World, key: str) -> str:
             f"time: {shown or '-'} (ms)"
         )
     with tempfile.TemporaryDirectory(prefix="bench-profile-") as folder:
-        prefix = str(Path(folder) / "first")
+        prefix = str(Path(folder) / "run")
         launch, _, _ = run_child(world, case, extra_env={"BENCH_PROFILE": prefix})
-        own, top, total, builtins = profile_summary(prefix + ".prof", Places(world, case))
+        places = Places(world, case)
+        summaries = {
+            "init": profile_summary(prefix + ".init.prof", places),
+            "first invocation": profile_summary(prefix + ".prof", places),
+        }
     out.append("")
     out.append(
         f"with the probe and cProfile (slower): init {launch.init * 1000:.0f} ms, first "
@@ -169,17 +173,18 @@ def profile(world: World, key: str) -> str:
     ):
         out.append(f"  {title}:")
         out += _call_lines(calls) or ["    nothing"]
-    out.append(
-        f"  first invocation under cProfile, {total:.0f} ms, own time by place (ms): "
-        + ", ".join(f"{name} {ms:.0f}" for name, ms in list(own.items())[:14] if ms >= 0.5)
-    )
-    out.append(
-        "  builtins with the most own time (ms): "
-        + ", ".join(f"{name} {ms:.0f}" for name, ms in builtins)
-    )
-    out.append("  our functions in the first invocation, by cumulative time (cProfile):")
-    out.append("    cum ms  own ms  calls  function")
-    out += ["  " + line for line in top]
+    for stage, (own, top, total, builtins) in summaries.items():
+        out.append(
+            f"  {stage} under cProfile, {total:.0f} ms, own time by place (ms): "
+            + ", ".join(f"{name} {ms:.0f}" for name, ms in list(own.items())[:14] if ms >= 0.5)
+        )
+        out.append(
+            "    builtins with the most own time (ms): "
+            + ", ".join(f"{name} {ms:.0f}" for name, ms in builtins)
+        )
+        out.append(f"    our functions in the {stage}, by cumulative time:")
+        out.append("      cum ms  own ms  calls  function")
+        out += ["    " + line for line in top]
     return "\n".join(out)
 
 

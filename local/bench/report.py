@@ -354,9 +354,10 @@ are sized as `sam build` adds them to its artifact.
 
 `python -m local.bench --profile partner` (or `public`) launches one cold process of that case
 twice: once under `python -X importtime`, whose module times are summed by package for the init
-and for the first invocation (modules imported lazily), and once with cProfile around the first
-invocation and a probe that times each boto3 client creation, each AWS call (and its wait on the
-socket) and each upstream request. It prints both; use it before and after a change.
+and for the first invocation (modules imported lazily), and once with cProfile around the init
+and around the first invocation and a probe that times each boto3 client creation, each AWS
+call (and its wait on the socket) and each upstream request. It prints both; use it before and
+after a change.
 """
 
 CROSS_CHECK = """\
