@@ -397,6 +397,18 @@ def _components() -> dict[str, Any]:
             "success": {"const": False},
             "code": {"type": "string", "enum": list(error_codes())},
             "message": {"type": "string", "description": "One human sentence."},
+            "alternatives": {
+                "type": "array",
+                "description": "With `slot_unavailable`: up to three nearest open times of the "
+                "same kind (times only), when they are known.",
+                "maxItems": 3,
+                "items": {
+                    "type": "object",
+                    "required": ["start", "end"],
+                    "properties": {"start": {"type": "string"}, "end": {"type": "string"}},
+                    "additionalProperties": False,
+                },
+            },
             "errors": {
                 "type": "array",
                 "description": "Field-level problems (only for those); values are never echoed.",
@@ -569,8 +581,11 @@ def _paths() -> dict[str, Any]:
             f"{MAX_BODY_BYTES // 1024} KiB 413, signature 401, then content type, parsing and "
             "validation. Per source in WEBHOOK_SOURCES: `standard-webhooks` (headers "
             "`webhook-id`, `webhook-timestamp`, `webhook-signature`; signed content "
-            "`{id}.{timestamp}.{raw body}`) or `hmac-sha256` (header `X-Webhook-Signature` by "
-            "default, hex or base64, optional prefix and timestamp header). A source with a "
+            "`{id}.{timestamp}.{raw body}`), `hmac-sha256` (header `X-Webhook-Signature` by "
+            "default, hex or base64, optional prefix and timestamp header) or "
+            "`timestamped-hmac` (one header `t=<unix>,v1=<hex>` over `{t}.{raw body}`, as "
+            "Calendly and Stripe sign); or a `preset` (`cal.com`, `calendly`, `typeform`, "
+            "`tally`) with that tool's scheme, delivery id and field map. A source with a "
             "field `map` reads the booking out of the partner's own JSON. The idempotency key "
             "is the `webhook-id` (or the source's `id_header` / `id_field`), else "
             "`Idempotency-Key`. Not subject to the Origin check; answers are always JSON.",
@@ -606,6 +621,13 @@ def _paths() -> dict[str, Any]:
                 public=False,
             ),
             "responses": {
+                "200": {
+                    "description": "A preset source's delivery that books nothing: another "
+                    "event of the tool (`ignored: true`), a cancellation announced as `Booking "
+                    "Cancelled`, or, under `ack_failures`, a refusal for good acknowledged "
+                    "(`success: false` with its `code`) once its `Booking Failed` is out.",
+                    "content": {JSON: {"schema": {"type": "object"}}},
+                },
                 "201": _created(html=False),
                 **_error_responses(WEBHOOK_CODES, html=False),
             },
