@@ -23,8 +23,11 @@ dev: $(STAMP)
 	$(PY) -m local.dev
 
 ## make test: unit, integration (real local stack) and browser tests
+## Independent suites run in parallel (pytest-xdist; each worker starts its own local stack).
+## Four workers on two cores: much of the suite waits on sockets, subprocesses and the browser.
+TEST_WORKERS ?= 4
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS)
 
 test-unit: $(STAMP)
 	$(PY) -m pytest tests/unit
