@@ -5,13 +5,17 @@ from __future__ import annotations
 import json
 import math
 import re
+import threading
 import time
 import unicodedata
+import uuid
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from email.message import Message
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from . import seed, slots, tokens
 from .state import State
@@ -19,19 +23,107 @@ from .state import State
 AUTH_PATH = "/services/user/v1/auth/sign-in"
 API_PREFIX = "/services/core/open_api/v1"
 CREATE_STATUSES = ("REQUESTED", "ACCEPTED", "CONFIRMED")
+ID_STYLES = ("numeric", "string", "uuid")
+#: Prefixes of the ``string`` id style, per kind of record.
+ID_PREFIXES = {"client": "cli_", "patient": "pat_", "appointment": "apt_"}
+#: The ``uuid`` id style: version-5 UUIDs of the numeric id in this namespace (stable).
+ID_NAMESPACE = uuid.UUID("0d6f2a57-6c1e-4c1b-9f5e-2b7f4e8a9c31")
+#: The limiter's window.
+RATE_WINDOW_SECONDS = 60.0
 
 
 @dataclass
 class Config:
-    """Behaviour switches (constructor / CLI flags, or `POST /__sandbox/settings`)."""
+    """Behaviour switches: the interpretations of what the docs leave unknown (reference §6).
+    Set them as ``SandboxServer(...)`` keyword arguments, ``python -m local.oliver_sandbox``
+    flags, or at run time with ``POST /__sandbox/settings``; ``POST /__sandbox/reset`` restores
+    the values the sandbox started with. The defaults are the sandbox's historical behaviour."""
 
     token_ttl_seconds: float = 3600
+    #: The create's success status (documented 200; staff tasks document 201).
     create_status: int = 200
+    #: A taken, stale or made-up slot on the create: 400 (most likely), 409 or 422.
     slot_taken_status: int = 400
     require_client_id_on_create: bool = True
+    #: A missing or unknown ``X-Client-Id``: 400, 401, 403 or 404.
     client_id_error_status: int = 400
+    #: An unknown id on the get-by-id routes: 400 or 404.
     not_found_status: int = 404
     ai_outbound_per_minute: int = 120
+    #: How client, patient and appointment ids look: ``numeric`` strings (and integers in the
+    #: create, as documented), non-numeric ``string``s or ``uuid``s; the seed's ids are mapped.
+    id_style: str = "numeric"
+    #: A sign-in revokes every token issued before it (401 for them from then on).
+    revoke_on_sign_in: bool = False
+    #: A new appointment shows in ``GET /appointments`` only this many seconds after its create.
+    list_delay_seconds: float = 0
+    #: Core API requests a practice may make per minute (0: no limit); over it 429.
+    rate_limit_per_minute: int = 0
+    #: Whether that 429 carries ``Retry-After`` (seconds until the window has room again).
+    rate_limit_retry_after: bool = True
+    #: Days an open-times search covers.
+    horizon_days: int = seed.SEARCH_DAYS
+    #: The practice's IANA zone: opening hours, open-times dates and offsets are local there.
+    time_zone: str = seed.TIME_ZONE
+    slot_minutes: int = seed.SLOT_MINUTES
+    #: A create by name that matches no client creates the client (``client_type`` NEW, no
+    #: patient needed); otherwise such a create is 400 "Client not found".
+    new_clients_by_name: bool = False
+    #: The next this-many creates of a slot that an open-times answer offered find it taken
+    #: (``slot_taken_status``), as if another visitor had just booked it; it is gone afterwards.
+    taken_before_booking: int = 0
+
+    def schedule(self) -> slots.Schedule:
+        return slots.Schedule(ZoneInfo(self.time_zone), self.slot_minutes)
+
+
+#: What each switch may be set to (types; and the allowed values or a check).
+_CHOICES: dict[str, tuple[type | tuple[type, ...], Callable[[Any], bool], str]] = {
+    "token_ttl_seconds": ((int, float), lambda v: v > 0, "a positive number"),
+    "create_status": (int, lambda v: v in (200, 201), "200 or 201"),
+    "slot_taken_status": (int, lambda v: v in (400, 409, 422), "400, 409 or 422"),
+    "require_client_id_on_create": (bool, lambda v: True, "a boolean"),
+    "client_id_error_status": (int, lambda v: v in (400, 401, 403, 404), "400, 401, 403 or 404"),
+    "not_found_status": (int, lambda v: v in (400, 404), "400 or 404"),
+    "ai_outbound_per_minute": (int, lambda v: v >= 0, "a non-negative integer"),
+    "id_style": (str, lambda v: v in ID_STYLES, "numeric, string or uuid"),
+    "revoke_on_sign_in": (bool, lambda v: True, "a boolean"),
+    "list_delay_seconds": ((int, float), lambda v: 0 <= v <= 3600, "0 to 3600 seconds"),
+    "rate_limit_per_minute": (int, lambda v: v >= 0, "a non-negative integer (0: no limit)"),
+    "rate_limit_retry_after": (bool, lambda v: True, "a boolean"),
+    "horizon_days": (int, lambda v: 1 <= v <= 366, "1 to 366 days"),
+    "time_zone": (str, lambda v: _is_zone(v), "an IANA time zone"),
+    "slot_minutes": (int, lambda v: 5 <= v <= 240, "5 to 240 minutes"),
+    "new_clients_by_name": (bool, lambda v: True, "a boolean"),
+    "taken_before_booking": (int, lambda v: v >= 0, "a non-negative integer"),
+}
+
+
+def _is_zone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def check_setting(name: str, value: Any) -> Any:
+    """``value`` if switch ``name`` may take it; ``ValueError`` (saying what it may be) if not."""
+    if name not in _CHOICES:
+        raise ValueError(f"unknown setting {name}")
+    types, allowed, described = _CHOICES[name]
+    accepted = types if isinstance(types, tuple) else (types,)
+    if isinstance(value, bool) and bool not in accepted:
+        raise ValueError(f"{name} must be {described}")
+    if not isinstance(value, accepted) or not allowed(value):
+        raise ValueError(f"{name} must be {described}")
+    return value
+
+
+def check_config(config: Config) -> Config:
+    for item in fields(config):
+        check_setting(item.name, getattr(config, item.name))
+    return config
 
 
 @dataclass
@@ -58,18 +150,32 @@ class Response:
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.headers = headers or {}
 
 
 def envelope(data: Any, message: str | None = None, status: int = 200) -> Response:
     return Response(status, {"success": True, "data": data, "message": message})
 
 
-def error(status: int, message: str) -> Response:
-    return Response(status, {"success": False, "data": None, "message": message})
+def error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    return Response(status, {"success": False, "data": None, "message": message}, headers or {})
+
+
+# -- ids as the switched interpretation shows them ---------------------------------------------
+
+
+def external_id(kind: str, internal: str | int, style: str) -> str:
+    """The id a record of ``kind`` shows under ``style`` (always a string; the seed's ids and
+    counters are the numeric ``internal`` ones)."""
+    if style == "string":
+        return f"{ID_PREFIXES[kind]}{internal}"
+    if style == "uuid":
+        return str(uuid.uuid5(ID_NAMESPACE, f"{kind}:{internal}"))
+    return str(internal)
 
 
 # -- small helpers ----------------------------------------------------------------------------
@@ -107,22 +213,24 @@ def full_name(client: dict[str, Any]) -> str:
     return f"{client['first_name']} {client['last_name']}"
 
 
-def client_json(client: dict[str, Any]) -> dict[str, Any]:
+def client_json(client: dict[str, Any], style: str = "numeric") -> dict[str, Any]:
     return {
-        "id": client["id"],
+        "id": external_id("client", client["id"], style),
         "name": full_name(client),
         "email": client["email"],
         "phone": client["phone"],
         "remote_id": client["remote_id"],
-        "patients": [patient_json(client, p) for p in client["patients"]],
+        "patients": [patient_json(client, p, style) for p in client["patients"]],
     }
 
 
-def patient_json(client: dict[str, Any], patient: dict[str, Any]) -> dict[str, Any]:
+def patient_json(
+    client: dict[str, Any], patient: dict[str, Any], style: str = "numeric"
+) -> dict[str, Any]:
     return {
-        "id": patient["id"],
+        "id": external_id("patient", patient["id"], style),
         "name": patient["name"],
-        "client_id": client["id"],
+        "client_id": external_id("client", client["id"], style),
         "species": patient["species"],
         "breed": patient["breed"],
     }
@@ -160,8 +268,56 @@ def _given(body: dict[str, Any], name: str) -> bool:
 Route = Callable[[Request, re.Match[str]], Response]
 
 
+def find_client(state: State, style: str, value: object) -> dict[str, Any] | None:
+    """The client an id names, as the lookups show ids under ``style``."""
+    text = str(value)
+    if style == "numeric":
+        return state.client(text)
+    return next((c for c in state.clients if external_id("client", c["id"], style) == text), None)
+
+
+def find_patient(
+    state: State, style: str, value: object
+) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """(client, patient) for a patient id as the lookups show it under ``style``."""
+    text = str(value)
+    if style == "numeric":
+        return state.patient(text)
+    for client in state.clients:
+        for patient in client["patients"]:
+            if external_id("patient", patient["id"], style) == text:
+                return client, patient
+    return None
+
+
+class RateLimiter:
+    """Requests per practice over a sliding minute (those refused are not counted)."""
+
+    def __init__(self) -> None:
+        self._times: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def admit(self, practice: str, limit: int, now: float) -> float | None:
+        """None when the request may pass (it is counted); else seconds until one may."""
+        with self._lock:
+            times = self._times.setdefault(practice, deque())
+            while times and times[0] <= now - RATE_WINDOW_SECONDS:
+                times.popleft()
+            if len(times) >= limit:
+                return times[0] + RATE_WINDOW_SECONDS - now
+            times.append(now)
+            return None
+
+    def clear(self) -> None:
+        with self._lock:
+            self._times.clear()
+
+
 class OliverApi:
     """Every upstream route. `handle` never raises for a client error; it answers an envelope."""
+
+    #: Slot keys remembered as offered (for ``taken_before_booking``); forgotten past this.
+    MAX_OFFERED = 200_000
 
     def __init__(self, state: State, config: Config, clock: Callable[[], float] = time.time):
         self.state = state
@@ -169,6 +325,10 @@ class OliverApi:
         self.clock = clock
         self.token_generation = 0
         self.static_token_revoked = False
+        self.limiter = RateLimiter()
+        #: Keys of the slots open-times answers offered (what a racing visitor could see).
+        self.offered: set[str] = set()
+        self._lock = threading.Lock()
         core: list[tuple[str, str, Route]] = [
             ("POST", r"/open_times", self.open_times),
             ("GET", r"/appointments", self.list_appointments),
@@ -189,6 +349,27 @@ class OliverApi:
         core += NotificationRoutes(state, config, clock).routes()
         self.routes = [(m, re.compile(re.escape(API_PREFIX) + p + "/?"), f) for m, p, f in core]
 
+    def reset(self) -> None:
+        """Forget what lives outside the state: the limiter's counts, offered slots, revoked
+        static token (issued JWTs stay valid)."""
+        self.limiter.clear()
+        with self._lock:
+            self.offered.clear()
+            self.static_token_revoked = False
+
+    # -- ids ----------------------------------------------------------------------------------
+
+    def created_id(self, internal: int) -> int | str:
+        """An appointment id as the create answers it: the documented integer, or the id of the
+        switched id style."""
+        if self.config.id_style == "numeric":
+            return internal
+        return external_id("appointment", internal, self.config.id_style)
+
+    def listed_id(self, internal: int) -> str:
+        """An appointment id as the list shows it (always a string)."""
+        return external_id("appointment", internal, self.config.id_style)
+
     # -- entry point --------------------------------------------------------------------------
 
     def handle(self, request: Request) -> Response:
@@ -202,10 +383,11 @@ class OliverApi:
                 if match and method == request.method:
                     self.authenticate(request)
                     self.check_location(request, create=route == self.create_appointment)
+                    self.check_rate(request)
                     return route(request, match)
             return error(404, "Not found")
         except ApiError as exc:
-            return error(exc.status, exc.message)
+            return error(exc.status, exc.message, exc.headers)
 
     # -- auth ---------------------------------------------------------------------------------
 
@@ -218,15 +400,19 @@ class OliverApi:
             raise ApiError(400, "Invalid role")
         if body["username"] != seed.USERNAME or body["password"] != seed.PASSWORD:
             raise ApiError(401, "Incorrect username or password")
-        token = tokens.issue(
-            seed.USERNAME, self.clock(), self.config.token_ttl_seconds, self.token_generation
-        )
+        with self._lock:
+            if self.config.revoke_on_sign_in:
+                # Every token issued before this sign-in is revoked.
+                self.token_generation += 1
+            generation = self.token_generation
+        token = tokens.issue(seed.USERNAME, self.clock(), self.config.token_ttl_seconds, generation)
         return envelope({"token": token}, "Signed in successfully")
 
     def expire_tokens(self, static: bool = False) -> None:
-        self.token_generation += 1
-        if static:
-            self.static_token_revoked = True
+        with self._lock:
+            self.token_generation += 1
+            if static:
+                self.static_token_revoked = True
 
     def authenticate(self, request: Request) -> None:
         header = request.headers.get("Authorization") or ""
@@ -256,13 +442,29 @@ class OliverApi:
         if location.lower() != seed.LOCATION_ID:
             raise ApiError(self.config.client_id_error_status, "Unknown X-Client-Id")
 
+    def check_rate(self, request: Request) -> None:
+        """The per-practice limiter (``rate_limit_per_minute``), after auth: it counts what a
+        known practice asks."""
+        limit = self.config.rate_limit_per_minute
+        if limit <= 0:
+            return
+        practice = (request.headers.get("X-Client-Id") or seed.LOCATION_ID).strip().lower()
+        wait = self.limiter.admit(practice, limit, self.clock())
+        if wait is None:
+            return
+        headers = {}
+        if self.config.rate_limit_retry_after:
+            headers["Retry-After"] = str(max(1, math.ceil(wait)))
+        raise ApiError(429, f"Rate limit exceeded: {limit} requests per minute", headers)
+
     # -- open times ---------------------------------------------------------------------------
 
     def open_times(self, request: Request, _: re.Match[str]) -> Response:
         body = _json_object(request)
+        schedule = self.config.schedule()
         if body.get("search_from_date") is None:
             raise ApiError(400, "search_from_date is required")
-        start = parse_datetime(body["search_from_date"], slots.TZ)
+        start = parse_datetime(body["search_from_date"], schedule.zone)
         if start is None:
             raise ApiError(400, "search_from_date must be an ISO 8601 date-time")
         if not 1970 <= start.year <= 2100:
@@ -273,27 +475,34 @@ class OliverApi:
             raise ApiError(400, f"appointment_type must be one of: {allowed}")
         now = datetime.fromtimestamp(self.clock(), UTC)
         booked = self.state.booked_slot_keys()
-        first_day = start.astimezone(slots.TZ).date()
+        first_day = start.astimezone(schedule.zone).date()
         days = []
-        for offset in range(seed.SEARCH_DAYS):
+        offered: list[str] = []
+        for offset in range(self.config.horizon_days):
             day = first_day.fromordinal(first_day.toordinal() + offset)
-            offered = [
+            times = [
                 slot
-                for slot in slots.day_slots(day, category)
+                for slot in slots.day_slots(day, category, schedule)
                 if slot.start > now and slot.start >= start and slot.key not in booked
             ]
+            offered.extend(slot.key for slot in times)
             days.append(
                 {
                     "date": day.strftime("%m/%d/%Y"),
-                    "available": bool(offered),
-                    "times": [slot.as_json() for slot in offered],
+                    "available": bool(times),
+                    "times": [slot.as_json(schedule.zone) for slot in times],
                 }
             )
+        with self._lock:
+            if len(self.offered) + len(offered) > self.MAX_OFFERED:
+                self.offered.clear()
+            self.offered.update(offered)
         return envelope(days, "Open times retrieved successfully")
 
     # -- appointments -------------------------------------------------------------------------
 
-    def _resolve_client(self, body: dict[str, Any]) -> dict[str, Any]:
+    def _resolve_client(self, body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        """(the client, whether it is new: created by this create, not stored yet)."""
         by_id, by_remote = _given(body, "client_id"), _given(body, "client_remote_id")
         by_name = any(_given(body, f) for f in ("first_name", "last_name", "phone", "email"))
         count = sum((by_id, by_remote, by_name))
@@ -307,12 +516,15 @@ class OliverApi:
             raise ApiError(400, "Provide exactly one client identification")
         if by_id:
             value = body["client_id"]
-            if isinstance(value, bool) or not isinstance(value, int):
+            style = self.config.id_style
+            if isinstance(value, bool) or not isinstance(value, int | str):
                 raise ApiError(400, "client_id must be an integer")
-            client = self.state.client(str(value))
+            if style == "numeric" and not isinstance(value, int):
+                raise ApiError(400, "client_id must be an integer")
+            client = find_client(self.state, style, value)
             if client is None:
                 raise ApiError(400, "Client not found")
-            return client
+            return client, False
         if by_remote:
             value = body["client_remote_id"]
             if not isinstance(value, str):
@@ -320,7 +532,7 @@ class OliverApi:
             client = next((c for c in self.state.clients if c["remote_id"] == value), None)
             if client is None:
                 raise ApiError(400, "Client not found")
-            return client
+            return client, False
         for name in ("first_name", "last_name", "phone", "email"):
             if _given(body, name) and not isinstance(body[name], str):
                 raise ApiError(400, f"{name} must be a string")
@@ -346,14 +558,32 @@ class OliverApi:
             )
         ]
         if not matches:
+            if self.config.new_clients_by_name:
+                return self._new_client(body), True
             raise ApiError(400, "Client not found")
         if len(matches) > 1:
             raise ApiError(400, "More than one client matches; use client_id")
-        return matches[0]
+        return matches[0], False
 
-    def _resolve_patient(self, body: dict[str, Any], client: dict[str, Any]) -> dict[str, Any]:
+    def _new_client(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A client as a create by name makes it (stored only when the create succeeds)."""
+        return {
+            "id": str(self.state.next_client_id),
+            "first_name": body["first_name"].strip(),
+            "last_name": body["last_name"].strip(),
+            "email": body["email"].strip() if _given(body, "email") else None,
+            "phone": body["phone"].strip() if _given(body, "phone") else None,
+            "remote_id": None,
+            "patients": [],
+        }
+
+    def _resolve_patient(
+        self, body: dict[str, Any], client: dict[str, Any], new_client: bool
+    ) -> dict[str, Any] | None:
         by_id, by_remote = _given(body, "patient_id"), _given(body, "patient_remote_id")
         if not by_id and not by_remote:
+            if new_client or (self.config.new_clients_by_name and not client["patients"]):
+                return None  # a client created by name has no patient yet
             raise ApiError(
                 400, "A patient identification is required: patient_id or patient_remote_id"
             )
@@ -361,9 +591,12 @@ class OliverApi:
             raise ApiError(400, "Provide exactly one patient identification")
         if by_id:
             value = body["patient_id"]
-            if isinstance(value, bool) or not isinstance(value, int):
+            style = self.config.id_style
+            if isinstance(value, bool) or not isinstance(value, int | str):
                 raise ApiError(400, "patient_id must be an integer")
-            found = self.state.patient(str(value))
+            if style == "numeric" and not isinstance(value, int):
+                raise ApiError(400, "patient_id must be an integer")
+            found = find_patient(self.state, style, value)
         else:
             value = body["patient_remote_id"]
             if not isinstance(value, str):
@@ -398,17 +631,30 @@ class OliverApi:
         if note is not None and not isinstance(note, str):
             raise ApiError(400, "note must be a string")
         with self.state.lock:
-            client = self._resolve_client(body)
-            patient = self._resolve_patient(body, client)
+            client, new_client = self._resolve_client(body)
+            patient = self._resolve_patient(body, client, new_client)
             now = datetime.fromtimestamp(self.clock(), UTC)
-            slot = slots.decode(slot_id)
+            schedule = self.config.schedule()
+            slot = slots.decode(slot_id, schedule.zone)
             if (
                 slot is None
                 or slot.start <= now
-                or not slots.is_scheduled(slot)
+                or not slots.is_scheduled(slot, schedule)
                 or slot.key in self.state.booked_slot_keys()
             ):
                 raise ApiError(self.config.slot_taken_status, "Slot is no longer available")
+            with self._lock:
+                race = self.config.taken_before_booking > 0 and slot.key in self.offered
+                if race:
+                    self.config.taken_before_booking -= 1
+            if race:
+                # Another visitor, who saw the same answer, booked it a moment ago.
+                self.state.taken_slots.append(slot.key)
+                self.state.save()
+                raise ApiError(self.config.slot_taken_status, "Slot is no longer available")
+            if new_client:
+                self.state.clients.append(client)
+                self.state.next_client_id += 1
             if status is None:
                 status = "ACCEPTED" if self.state.auto_accept else "REQUESTED"
             appointment_id = self.state.next_appointment_id
@@ -418,7 +664,7 @@ class OliverApi:
                 "id": appointment_id,
                 "remote_id": None,
                 "remote_client_id": client["remote_id"],
-                "remote_patient_id": patient["remote_id"],
+                "remote_patient_id": patient["remote_id"] if patient else None,
                 "status": status,
                 "booking_date": slot.start.isoformat(),
                 "end_date": slot.end.isoformat(),
@@ -431,8 +677,8 @@ class OliverApi:
                 "client_last_name": client["last_name"],
                 "client_email": client["email"],
                 "client_phone": client["phone"],
-                "client_type": "RETURNING",
-                "patient_name": patient["name"],
+                "client_type": "NEW" if new_client else "RETURNING",
+                "patient_name": patient["name"] if patient else None,
             }
             sandbox = {
                 "slot_id": slot_id,
@@ -441,13 +687,25 @@ class OliverApi:
                 "provider_id": slot.provider_id,
                 "room_id": slot.room_id,
                 "client_id": client["id"],
-                "patient_id": patient["id"],
+                "patient_id": patient["id"] if patient else None,
                 "note": note,
                 "x_client_id": request.headers.get("X-Client-Id"),
+                "created_epoch": now.timestamp(),
             }
             self.state.appointments.append({"data": data, "sandbox": sandbox})
             self.state.save()
-        return envelope(dict(data), "Appointment created successfully", self.config.create_status)
+        answer = {**data, "id": self.created_id(appointment_id)}
+        return envelope(answer, "Appointment created successfully", self.config.create_status)
+
+    def _listed(self, appointment: dict[str, Any], now: float) -> bool:
+        """Whether the list shows an appointment yet (``list_delay_seconds`` after its create)."""
+        delay = self.config.list_delay_seconds
+        if delay <= 0:
+            return True
+        created = appointment["sandbox"].get("created_epoch")
+        if not isinstance(created, int | float):
+            created = datetime.fromisoformat(appointment["data"]["created_at"]).timestamp()
+        return bool(created + delay <= now)
 
     def list_appointments(self, request: Request, _: re.Match[str]) -> Response:
         raw_start = _query(request, "updated_at_start")
@@ -457,7 +715,8 @@ class OliverApi:
         if start is None:
             raise ApiError(400, "updated_at_start must be an ISO 8601 date-time")
         raw_end = _query(request, "updated_at_end")
-        end = parse_datetime(raw_end) if raw_end else datetime.fromtimestamp(self.clock(), UTC)
+        now = self.clock()
+        end = parse_datetime(raw_end) if raw_end else datetime.fromtimestamp(now, UTC)
         if end is None:
             raise ApiError(400, "updated_at_end must be an ISO 8601 date-time")
         page = _int_query(request, "page", 0)
@@ -470,10 +729,12 @@ class OliverApi:
                 a["data"]
                 for a in self.state.appointments
                 if start <= datetime.fromisoformat(a["data"]["updated_at"]) <= end
+                and self._listed(a, now)
             ]
         rows.sort(key=lambda row: (row["updated_at"], row["id"]))
         content = [
-            {**row, "id": str(row["id"])} for row in rows[page * per_page : (page + 1) * per_page]
+            {**row, "id": self.listed_id(row["id"])}
+            for row in rows[page * per_page : (page + 1) * per_page]
         ]
         return envelope(
             {
@@ -493,42 +754,52 @@ class OliverApi:
         if not (name or email or phone):
             raise ApiError(400, "At least one of name, email or phone is required")
         found = []
-        for client in self.state.clients:
-            if name and fold(name) not in fold(full_name(client)):
-                continue
-            if email and fold(email) != fold(client["email"] or ""):
-                continue
-            wanted = phone_digits(phone) if phone else None
-            if wanted is not None and (not wanted or wanted != phone_digits(client["phone"] or "")):
-                continue
-            found.append(client_json(client))
+        with self.state.lock:
+            for client in self.state.clients:
+                if name and fold(name) not in fold(full_name(client)):
+                    continue
+                if email and fold(email) != fold(client["email"] or ""):
+                    continue
+                wanted = phone_digits(phone) if phone else None
+                if wanted is not None and (
+                    not wanted or wanted != phone_digits(client["phone"] or "")
+                ):
+                    continue
+                found.append(client_json(client, self.config.id_style))
         return envelope(found[:100], "Clients retrieved successfully")
 
     def get_client(self, _: Request, match: re.Match[str]) -> Response:
-        client = self.state.client(match["id"])
-        if client is None:
-            raise ApiError(self.config.not_found_status, "Client not found")
-        return envelope(client_json(client), "Client retrieved successfully")
+        with self.state.lock:
+            client = find_client(self.state, self.config.id_style, match["id"])
+            if client is None:
+                raise ApiError(self.config.not_found_status, "Client not found")
+            return envelope(
+                client_json(client, self.config.id_style), "Client retrieved successfully"
+            )
 
     def list_patients(self, request: Request, _: re.Match[str]) -> Response:
         client_id = _query(request, "client_id")
         if not client_id:
             raise ApiError(400, "client_id is required")
         name = _query(request, "name")
-        client = self.state.client(client_id)
-        patients = client["patients"] if client else []
-        found = [
-            patient_json(client, p)
-            for p in patients
-            if client and (not name or fold(name) in fold(p["name"]))
-        ]
+        style = self.config.id_style
+        with self.state.lock:
+            client = find_client(self.state, style, client_id)
+            patients = client["patients"] if client else []
+            found = [
+                patient_json(client, p, style)
+                for p in patients
+                if client and (not name or fold(name) in fold(p["name"]))
+            ]
         return envelope(found, "Patients retrieved successfully")
 
     def get_patient(self, _: Request, match: re.Match[str]) -> Response:
-        found = self.state.patient(match["id"])
-        if found is None:
-            raise ApiError(self.config.not_found_status, "Patient not found")
-        return envelope(patient_json(*found), "Patient retrieved successfully")
+        style = self.config.id_style
+        with self.state.lock:
+            found = find_patient(self.state, style, match["id"])
+            if found is None:
+                raise ApiError(self.config.not_found_status, "Patient not found")
+            return envelope(patient_json(*found, style), "Patient retrieved successfully")
 
     # -- spec-only reference data (removed from the docs' navigation, still in openapi.json) ---
 

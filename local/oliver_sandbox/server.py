@@ -19,7 +19,18 @@ from pathlib import Path
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
-from .api import API_PREFIX, AUTH_PATH, Config, OliverApi, Request, Response, error
+from . import seed
+from .api import (
+    API_PREFIX,
+    AUTH_PATH,
+    Config,
+    OliverApi,
+    Request,
+    Response,
+    check_config,
+    check_setting,
+    error,
+)
 from .state import State
 
 log = logging.getLogger("oliver_sandbox")
@@ -292,7 +303,11 @@ class SandboxServer:
     """A local stand-in for the Oliver partner API (and Cloudflare Turnstile's siteverify).
 
     `SandboxServer(port=0).start()` serves in a background thread; `.url` / `.api_base` then tell
-    where. `stop()` shuts it down (and drops open keep-alive connections)."""
+    where. `stop()` shuts it down (and drops open keep-alive connections).
+
+    The keyword arguments after `error_rate` are the behaviour switches (`api.Config`, README
+    "Switches"); each can also be changed at run time with `POST /__sandbox/settings`, and
+    `POST /__sandbox/reset` returns to the values given here."""
 
     def __init__(
         self,
@@ -306,14 +321,42 @@ class SandboxServer:
         create_status: int = 200,
         slot_taken_status: int = 400,
         require_client_id_on_create: bool = True,
+        client_id_error_status: int = 400,
+        not_found_status: int = 404,
+        ai_outbound_per_minute: int = 120,
+        id_style: str = "numeric",
+        revoke_on_sign_in: bool = False,
+        list_delay_seconds: float = 0,
+        rate_limit_per_minute: int = 0,
+        rate_limit_retry_after: bool = True,
+        horizon_days: int = seed.SEARCH_DAYS,
+        time_zone: str = seed.TIME_ZONE,
+        slot_minutes: int = seed.SLOT_MINUTES,
+        new_clients_by_name: bool = False,
+        taken_before_booking: int = 0,
     ) -> None:
         self.host = host
         self.port = port
-        self.config = Config(
-            token_ttl_seconds=token_ttl_seconds,
-            create_status=create_status,
-            slot_taken_status=slot_taken_status,
-            require_client_id_on_create=require_client_id_on_create,
+        self.config = check_config(
+            Config(
+                token_ttl_seconds=token_ttl_seconds,
+                create_status=create_status,
+                slot_taken_status=slot_taken_status,
+                require_client_id_on_create=require_client_id_on_create,
+                client_id_error_status=client_id_error_status,
+                not_found_status=not_found_status,
+                ai_outbound_per_minute=ai_outbound_per_minute,
+                id_style=id_style,
+                revoke_on_sign_in=revoke_on_sign_in,
+                list_delay_seconds=list_delay_seconds,
+                rate_limit_per_minute=rate_limit_per_minute,
+                rate_limit_retry_after=rate_limit_retry_after,
+                horizon_days=horizon_days,
+                time_zone=time_zone,
+                slot_minutes=slot_minutes,
+                new_clients_by_name=new_clients_by_name,
+                taken_before_booking=taken_before_booking,
+            )
         )
         self._initial_config = Config(**vars(self.config))
         self.state = State(state_file)
@@ -504,7 +547,7 @@ class SandboxServer:
             self.state.save()
         with self._requests_lock:
             self.requests.clear()
-        self.api.static_token_revoked = False
+        self.api.reset()
         for name, value in vars(self._initial_config).items():
             setattr(self.config, name, value)
         return Response(200, {"ok": True})
@@ -515,7 +558,12 @@ class SandboxServer:
 
     def _get_state(self, _: dict[str, Any]) -> Response:
         with self.state.lock:
-            appointments = [{**a["data"], "sandbox": a["sandbox"]} for a in self.state.appointments]
+            # Ids as the create answered them (the switched id style); "sandbox" holds the
+            # internal (seed) client and patient ids.
+            appointments = [
+                {**a["data"], "id": self.api.created_id(a["data"]["id"]), "sandbox": a["sandbox"]}
+                for a in self.state.appointments
+            ]
             payload = {
                 "appointments": appointments,
                 "create_requests": self.state.create_requests,
@@ -542,29 +590,20 @@ class SandboxServer:
         return Response(200, {"ok": True})
 
     def _settings(self, body: dict[str, Any]) -> Response:
-        allowed = {
-            "token_ttl_seconds": (int, float),
-            "create_status": (int,),
-            "slot_taken_status": (int,),
-            "require_client_id_on_create": (bool,),
-            "client_id_error_status": (int,),
-            "not_found_status": (int,),
-            "ai_outbound_per_minute": (int,),
-        }
+        """Change switches (all or none: every value is checked first); answer them all."""
         for name, value in body.items():
             if name == "auto_accept":
                 if not isinstance(value, bool):
                     raise ValueError("auto_accept must be a boolean")
+            else:
+                check_setting(name, value)
+        for name, value in body.items():
+            if name == "auto_accept":
                 with self.state.lock:
                     self.state.auto_accept = value
                     self.state.save()
-                continue
-            types = allowed.get(name)
-            if types is None:
-                raise ValueError(f"unknown setting {name}")
-            if not isinstance(value, types) or (bool not in types and isinstance(value, bool)):
-                raise ValueError(f"{name} has the wrong type")
-            setattr(self.config, name, value)
+            else:
+                setattr(self.config, name, value)
         settings = {**vars(self.config), "auto_accept": self.state.auto_accept}
         return Response(200, {"ok": True, **settings})
 
@@ -576,10 +615,11 @@ class SandboxServer:
             stamp = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
             for appointment in self.state.appointments:
                 data = appointment["data"]
-                if (wanted is None or data["id"] == wanted) and data["remote_id"] is None:
+                ids = (data["id"], self.api.created_id(data["id"]), self.api.listed_id(data["id"]))
+                if (wanted is None or wanted in ids) and data["remote_id"] is None:
                     data["remote_id"] = f"PIMS-A-{data['id']}"
                     data["updated_at"] = stamp
-                    synced.append(data["id"])
+                    synced.append(self.api.created_id(data["id"]))
             self.state.save()
         return Response(200, {"ok": True, "synced": synced})
 

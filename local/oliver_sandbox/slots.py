@@ -9,6 +9,7 @@ Clients must treat it as opaque, as upstream asks.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import uuid
@@ -23,6 +24,18 @@ _PAYLOAD_BITS = 52  # 32 start minute, 4 category, 4 provider, 4 room, 8 duratio
 _MAC_BITS = 70  # 122 usable bits in a UUID - 52
 
 TZ = ZoneInfo(seed.TIME_ZONE)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """The practice's schedule as the sandbox is switched: its zone (opening hours are local
+    times there) and the length of a slot. The seed's by default."""
+
+    zone: ZoneInfo = TZ
+    minutes: int = seed.SLOT_MINUTES
+
+
+DEFAULT_SCHEDULE = Schedule()
 
 
 @dataclass(frozen=True)
@@ -46,12 +59,12 @@ class Slot:
     def uuid(self) -> str:
         return encode(self)
 
-    def as_json(self) -> dict[str, object]:
-        local = self.start.astimezone(TZ)
+    def as_json(self, zone: ZoneInfo = TZ) -> dict[str, object]:
+        local = self.start.astimezone(zone)
         hour12 = local.hour % 12 or 12
         return {
             "start": local.isoformat(),
-            "end": self.end.astimezone(TZ).isoformat(),
+            "end": self.end.astimezone(zone).isoformat(),
             "provider_id": self.provider_id,
             "room_id": self.room_id,
             "appointment_type_ids": type_ids(self.category),
@@ -85,6 +98,13 @@ _ROOMS = [r["id"] for r in seed.ROOMS]
 
 
 def encode(slot: Slot) -> str:
+    return _encode(slot.category, slot.provider_id, slot.room_id, slot.start, slot.minutes)
+
+
+@functools.lru_cache(maxsize=65536)
+def _encode(category: str, provider_id: str, room_id: str, start: datetime, minutes: int) -> str:
+    # Cached: every search renders hundreds of ids (two HMACs each), mostly the same ones.
+    slot = Slot(category, provider_id, room_id, start, minutes)
     minute = int(slot.start.timestamp()) // 60
     payload = (
         (minute & 0xFFFFFFFF) << 20
@@ -100,8 +120,9 @@ def encode(slot: Slot) -> str:
     return str(uuid.UUID(int=value))
 
 
-def decode(slot_id: str) -> Slot | None:
-    """The slot an id stands for, or None when the sandbox never issued such an id."""
+def decode(slot_id: str, zone: ZoneInfo = TZ) -> Slot | None:
+    """The slot an id stands for (its start in ``zone``), or None when the sandbox never issued
+    such an id."""
     try:
         value = uuid.UUID(slot_id).int
     except (ValueError, AttributeError, TypeError):
@@ -120,12 +141,12 @@ def decode(slot_id: str) -> Slot | None:
     room_i = (payload >> 8) & 0xF
     if category_i >= len(_CATEGORIES) or provider_i >= len(_PROVIDERS) or room_i >= len(_ROOMS):
         return None
-    start = datetime.fromtimestamp(minute * 60, UTC).astimezone(TZ)
+    start = datetime.fromtimestamp(minute * 60, UTC).astimezone(zone)
     minutes = payload & 0xFF
     return Slot(_CATEGORIES[category_i], _PROVIDERS[provider_i], _ROOMS[room_i], start, minutes)
 
 
-def day_slots(day: date, category: str) -> list[Slot]:
+def day_slots(day: date, category: str, schedule: Schedule = DEFAULT_SCHEDULE) -> list[Slot]:
     """Every slot of the practice's schedule on a local day for a category, booked or not."""
     hours = seed.OPENING_HOURS.get(day.isoweekday())
     if hours is None:
@@ -133,18 +154,20 @@ def day_slots(day: date, category: str) -> list[Slot]:
     opens, closes = hours
     result: list[Slot] = []
     providers = [p for p in seed.PROVIDERS if category in p["categories"]]
-    cursor = datetime(day.year, day.month, day.day, opens, tzinfo=TZ)
-    closing = datetime(day.year, day.month, day.day, closes, tzinfo=TZ)
-    step = timedelta(minutes=seed.SLOT_MINUTES)
+    zone, minutes = schedule.zone, schedule.minutes
+    # Wall-clock steps, each made aware on its own: on a daylight-saving day the hours stay the
+    # practice's local hours.
+    cursor = datetime(day.year, day.month, day.day, opens)
+    closing = datetime(day.year, day.month, day.day, closes)
+    step = timedelta(minutes=minutes)
     while cursor + step <= closing:
+        start = cursor.replace(tzinfo=zone)
         for provider in providers:
-            result.append(
-                Slot(category, provider["id"], provider["room_id"], cursor, seed.SLOT_MINUTES)
-            )
+            result.append(Slot(category, provider["id"], provider["room_id"], start, minutes))
         cursor += step
     return result
 
 
-def is_scheduled(slot: Slot) -> bool:
+def is_scheduled(slot: Slot, schedule: Schedule = DEFAULT_SCHEDULE) -> bool:
     """Whether a decoded slot is one the schedule really offers (same provider, room, grid)."""
-    return slot in day_slots(slot.start.astimezone(TZ).date(), slot.category)
+    return slot in day_slots(slot.start.astimezone(schedule.zone).date(), slot.category, schedule)

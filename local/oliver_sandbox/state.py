@@ -26,6 +26,9 @@ class State:
         self.staff_tasks: list[dict[str, Any]] = []
         self.ai_outbound: list[dict[str, Any]] = []
         self.next_appointment_id = 1
+        self.next_client_id = 1
+        #: Keys of slots booked by someone outside the simulation (``taken_before_booking``).
+        self.taken_slots: list[str] = []
         self.create_requests = 0
         self.auto_accept = seed.AUTO_ACCEPT
         self.reset()
@@ -41,6 +44,8 @@ class State:
             self.staff_tasks = []
             self.ai_outbound = []
             self.next_appointment_id = 50001
+            self.next_client_id = max(int(c["id"]) for c in seed.CLIENTS) + 1
+            self.taken_slots = []
             self.create_requests = 0
             self.auto_accept = seed.AUTO_ACCEPT
 
@@ -53,6 +58,9 @@ class State:
         self.staff_tasks = list(raw.get("staff_tasks", []))
         self.ai_outbound = list(raw.get("ai_outbound", []))
         self.next_appointment_id = int(raw.get("next_appointment_id", self.next_appointment_id))
+        self.clients.extend(raw.get("created_clients", []))
+        self.next_client_id = int(raw.get("next_client_id", self.next_client_id))
+        self.taken_slots = list(raw.get("taken_slots", []))
         self.create_requests = int(raw.get("create_requests", 0))
         self.auto_accept = bool(raw.get("auto_accept", self.auto_accept))
 
@@ -67,6 +75,9 @@ class State:
                 "staff_tasks": self.staff_tasks,
                 "ai_outbound": self.ai_outbound,
                 "next_appointment_id": self.next_appointment_id,
+                "created_clients": self.clients[len(seed.CLIENTS) :],
+                "next_client_id": self.next_client_id,
+                "taken_slots": self.taken_slots,
                 "create_requests": self.create_requests,
                 "auto_accept": self.auto_accept,
             }
@@ -86,12 +97,14 @@ class State:
     # -- queries ------------------------------------------------------------------------------
 
     def booked_slot_keys(self) -> set[str]:
+        """Every slot taken: by an appointment here, or by someone outside the simulation."""
         with self.lock:
-            return {
+            booked = {
                 a["sandbox"]["slot_key"]
                 for a in self.appointments
                 if a["data"]["status"] not in ("DELETED", "DECLINED")
             }
+            return booked | set(self.taken_slots)
 
     def client(self, client_id: str) -> dict[str, Any] | None:
         return next((c for c in self.clients if c["id"] == client_id), None)

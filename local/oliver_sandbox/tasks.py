@@ -27,6 +27,8 @@ from .api import (
     _json_object,
     _query,
     envelope,
+    external_id,
+    find_client,
     fold,
     parse_datetime,
     phone_digits,
@@ -212,7 +214,7 @@ class NotificationRoutes:
     def _resolve_client(self, body: dict[str, Any], number: str) -> dict[str, Any]:
         client_id = _optional_text(body, "client_id")
         if client_id:
-            client = self.state.client(client_id)
+            client = find_client(self.state, self.config.id_style, client_id)
             if client is None:
                 raise ApiError(400, "Client could not be resolved")
             return client
@@ -300,7 +302,7 @@ class NotificationRoutes:
                 "outcome": None,
                 "suppression_reason": reason,
                 "error_message": None,
-                "client_id": client["id"],
+                "client_id": external_id("client", client["id"], self.config.id_style),
                 "patient_id": body.get("patient_id"),
                 "contact_number": number,
                 "context": body.get("context"),
