@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from hypothesis import settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 for _path in (REPO_ROOT, REPO_ROOT / "layers" / "booking"):
@@ -16,6 +18,12 @@ for _path in (REPO_ROOT, REPO_ROOT / "layers" / "booking"):
 
 if TYPE_CHECKING:
     from local.stack import LocalStack
+
+#: In CI (.ci/run sets REQUIRE_BROWSER=1) every run draws the same examples: a red build is
+#: reproducible and never a matter of luck; locally the default profile keeps exploring.
+settings.register_profile("ci", derandomize=True, deadline=None)
+if os.environ.get("CI") or os.environ.get("REQUIRE_BROWSER"):
+    settings.load_profile("ci")
 
 
 #: The shared test stack takes every test's requests from one address (127.0.0.1), far more than a

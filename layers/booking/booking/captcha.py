@@ -39,5 +39,9 @@ class CaptchaVerifier:
             answer = response.json()
         except (httpx.TransportError, ValueError):
             raise UpstreamUnavailable(retry_after=5) from None
+        codes = answer.get("error-codes") if isinstance(answer, dict) else None
+        if response.status_code >= 500 or (isinstance(codes, list) and "internal-error" in codes):
+            # The verifier's own failure, not the visitor's: retry later.
+            raise UpstreamUnavailable(retry_after=5)
         if not isinstance(answer, dict) or answer.get("success") is not True:
             raise CaptchaFailed()

@@ -310,6 +310,11 @@ class OliverClient:
                 raise CreateOutcomeUnknown()
             return envelope
         _log_refusal(response, envelope)
+        if status == 403:
+            raise ConfigurationError(
+                "Oliver refused POST /appointments with 403: check OLIVER_LOCATION_ID or the "
+                "secret's location_id (X-Client-Id)"
+            )
         if status == 409:
             raise SlotUnavailable()
         if status in (400, 404, 422):

@@ -32,6 +32,7 @@ from booking.errors import (
     BookingError,
     BookingRejected,
     ClientNotFound,
+    ConfigurationError,
     CreateOutcomeUnknown,
     HeldForReview,
     NotMatched,
@@ -238,6 +239,10 @@ class BookingService:
                 raise OutcomeUnknown(retry_after=60) from None
             return self._booked(sub, key, found)
         except (SlotUnavailable, BookingRejected) as refused:
+            if since is not None:
+                # An earlier attempt's create may have taken this very slot and the list not
+                # show it yet: the visitor may hold the appointment, so the outcome stays unknown.
+                raise OutcomeUnknown(retry_after=60) from None
             raise self._refusal(sub.booking.slot_id or "", refused, oliver) from None
         if since is not None:
             self.markers.clear(key)
@@ -248,6 +253,8 @@ class BookingService:
         after a 400 or 422, one fresh open-times read decides), else a rejected booking."""
         try:
             still_open, alternatives = self.open_times.still_open(slot_id, oliver)
+        except ConfigurationError:
+            raise  # the create's refusal was Oliver not knowing our practice
         except Exception:
             # Undecided (Oliver unreachable, or worse): the refusal stands as Oliver gave it.
             logger.info("could not read open times after a refused create", exc_info=True)
