@@ -532,7 +532,8 @@ LOCATION_BUGS = {
     (
         401,
         "open times",
-    ): "ambiguous, not fixed: a 401 for the location cannot be told from a refused token, so after one fresh read it is 502 upstream_auth_failed",
+    ): "ambiguous, not fixed: a 401 for the location cannot be told from a refused token, "
+    "so after one fresh read it is 502 upstream_auth_failed",
     (
         401,
         "public booking",
