@@ -59,6 +59,7 @@ DEMO_WEBHOOK_SOURCES = {DEMO_WEBHOOK_SOURCE: {"scheme": "standard-webhooks"}, **
 DEMO_WEBHOOK_SECRETS = {DEMO_WEBHOOK_SOURCE: DEMO_WEBHOOK_SECRET, **DEMO_PRESET_SECRETS}
 THROTTLE_KEY_SECRET_NAME = "booking-webhook/throttle-key"  # noqa: S105 - a name, not a secret
 THROTTLE_KEY_LENGTH = 64
+PAGE_FORM_KEY_SECRET_NAME = "booking-webhook/page-form-key"  # noqa: S105 - a name, not a secret
 EVENT_BUS_NAME = "booking-webhook-local"
 IDEMPOTENCY_TABLE_NAME = "booking-webhook-idempotency-local"
 THROTTLE_TABLE_NAME = "booking-webhook-throttle-local"
@@ -72,7 +73,10 @@ MATCH_ALL_EVENTS = {"source": [{"prefix": ""}]}
 
 #: The template's resources of the kinds seeded here, by logical id, and the local name of each.
 TABLES = {"IdempotencyTable": IDEMPOTENCY_TABLE_NAME, "ThrottleTable": THROTTLE_TABLE_NAME}
-SECRETS = {"ThrottleKeySecret": THROTTLE_KEY_SECRET_NAME}
+SECRETS = {
+    "ThrottleKeySecret": THROTTLE_KEY_SECRET_NAME,
+    "PageFormKeySecret": PAGE_FORM_KEY_SECRET_NAME,
+}
 QUEUES = {"EventDeadLetterQueue": DLQ_NAME}
 #: The confirmation emails' sender, verified in the emulation's SES (a reserved example domain).
 LOCAL_SENDER = "appointments@sandbox-animal-hospital.example"
@@ -207,6 +211,11 @@ class AwsEmulation:
             Description="HMAC key for visitor throttling counters",
             SecretString=throttle_key(),
         )["ARN"]
+        secretsmanager.create_secret(
+            Name=PAGE_FORM_KEY_SECRET_NAME,
+            Description="HMAC key for the booking page's form tokens and calendar links",
+            SecretString=throttle_key(),
+        )
 
         dynamodb = client("dynamodb", url)
         # Both tables as the template declares them: string key `id`, TTL on `expiration`.

@@ -638,7 +638,119 @@ def _paths() -> dict[str, Any]:
         "/open-times": open_times,
         "/health": health,
         "/webhooks/{source}": webhooks,
+        **_page_paths(),
     }
+
+
+def _page_paths() -> dict[str, Any]:
+    """The hosted booking page (its own function): HTML for people, so described, not typed."""
+
+    def html(description: str) -> dict[str, Any]:
+        return {"description": description, "content": {HTML: {"schema": {"type": "string"}}}}
+
+    def query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "name": name,
+            "in": "query",
+            "required": False,
+            "description": description,
+            "schema": schema,
+        }
+
+    types = ["wellness", "sick", "technician", "recheck"]
+    utm = [
+        query(name, "Carried into the booking's event as its referral.", {"type": "string"})
+        for name in ("utm_source", "utm_medium", "utm_campaign")
+    ]
+    page = {
+        "get": {
+            "operationId": "showBookingPage",
+            "summary": "The hosted booking page",
+            "description": "A server-rendered page that books without JavaScript: the kind of "
+            "visit, a week of days (closed ones shown closed), the chosen day's times in "
+            "PRACTICE_TIMEZONE, then the visitor. Framed only by its own origin and "
+            "ALLOWED_ORIGINS (CSP `frame-ancestors`). Open times are counted by the per-IP "
+            "open-times limit.",
+            "parameters": [
+                query("appointment_type", "The kind of visit chosen.", {"enum": types}),
+                query(
+                    "day",
+                    "The day chosen (YYYY-MM-DD, the practice's calendar); a day without open "
+                    "times chooses the first open day of its week.",
+                    {"type": "string", "format": "date"},
+                ),
+                *utm,
+                query(
+                    "part",
+                    "`picker`: only the day and time step (what the page's script swaps in).",
+                    {"enum": ["picker"]},
+                ),
+            ],
+            "responses": {
+                "200": html("The page."),
+                "429": html("The page, saying to wait (open times over the per-IP limit)."),
+                "503": html("The page, saying open times could not be loaded (with the phone)."),
+            },
+        },
+        "post": {
+            "operationId": "bookFromPage",
+            "summary": "Book from the hosted booking page (its own form)",
+            "description": "The page's form, with its signed `form_token`: a booking through "
+            "the same service as POST /bookings (channel `page`), or `step=type` / "
+            "`step=day:<YYYY-MM-DD>` to show a visit's days or another day without "
+            "JavaScript. Every answer is a page; a refused booking is the form again with "
+            "every value kept and each problem beside its field. Any Origin but the page's "
+            "own and ALLOWED_ORIGINS is refused (403).",
+            "requestBody": {
+                "required": True,
+                "content": {
+                    FORM: {"schema": {"type": "object", "additionalProperties": {"type": "string"}}}
+                },
+            },
+            "responses": {
+                "200": html(
+                    "The confirmation (pet, day, time, the practice, a calendar "
+                    "link), or the form for another visit or day."
+                ),
+                "202": html("The practice has the request and will call (held for review)."),
+                "400": html("The form again: its token expired, or the CAPTCHA failed."),
+                "403": html("The form again: posted from another site."),
+                "409": html("The form again: the time was just taken."),
+                "413": html("The body is larger than 64 KiB."),
+                "415": html("Not a form post."),
+                "422": html(
+                    "The form again, with each problem beside its field (or the "
+                    "details did not match: said once, nothing booked)."
+                ),
+                "429": html("The form again: too many attempts (with `Retry-After`)."),
+                "503": html("The form again: the practice system is unavailable."),
+            },
+        },
+    }
+    calendar = {
+        "get": {
+            "operationId": "bookingCalendarFile",
+            "summary": "The .ics file of a confirmation",
+            "description": 'The confirmation\'s "Add to calendar" link, signed by the page.',
+            "parameters": [
+                {
+                    "name": "a",
+                    "in": "query",
+                    "required": True,
+                    "description": "The signed receipt.",
+                    "schema": {"type": "string"},
+                }
+            ],
+            "responses": {
+                "200": {
+                    "description": "An RFC 5545 calendar with the appointment.",
+                    "content": {"text/calendar": {"schema": {"type": "string"}}},
+                },
+                "404": html("The link was not signed by the page."),
+            },
+        }
+    }
+    return {"/book": page, "/book/calendar": calendar}
 
 
 def build() -> dict[str, Any]:

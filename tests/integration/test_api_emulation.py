@@ -213,9 +213,10 @@ def test_routes_are_read_from_the_template(stand_in_template: Path) -> None:
     }
 
 
-def test_the_project_template_routes_everything_to_the_api_function() -> None:
+def test_the_project_template_routes_everything_but_the_booking_page_to_the_api_function() -> None:
     # The four routes, and $default so that unknown paths and wrong methods are answered by the
-    # function (404/405 with its security headers), not by API Gateway.
+    # function (404/405 with its security headers), not by API Gateway. The booking page has a
+    # function of its own; locally it is reached through the same routing.
     routes = {(r.route_key, r.function_id) for r in Template(DEFAULT_TEMPLATE).routes()}
     assert routes == {
         ("POST /bookings", "ApiFunction"),
@@ -223,6 +224,9 @@ def test_the_project_template_routes_everything_to_the_api_function() -> None:
         ("GET /health", "ApiFunction"),
         ("POST /webhooks/{source}", "ApiFunction"),
         ("$default", "ApiFunction"),
+        ("GET /book", "PageFunction"),
+        ("POST /book", "PageFunction"),
+        ("GET /book/calendar", "PageFunction"),
     }
 
 

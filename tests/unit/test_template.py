@@ -35,7 +35,9 @@ VERSION_MODULE = ROOT / "layers" / "booking" / "booking" / "version.py"
 # too, so that it answers 404 not_found / 405 method_not_allowed itself.
 NAMED_ROUTES = {"POST /bookings", "GET /open-times", "GET /health", "POST /webhooks/{source}"}
 DEFAULT_ROUTE = "ANY $default"
-ROUTES = NAMED_ROUTES | {DEFAULT_ROUTE}
+# The hosted booking page: a function of its own (the API function's cold start never pays for it).
+PAGE_ROUTES = {"GET /book", "POST /book", "GET /book/calendar"}
+ROUTES = NAMED_ROUTES | {DEFAULT_ROUTE} | PAGE_ROUTES
 LOGICAL_IDS = {
     "HttpApi",
     "BookingLayer",
@@ -46,6 +48,8 @@ LOGICAL_IDS = {
     "ThrottleTable",
     "ThrottleKeySecret",
     "EventDeadLetterQueue",
+    "PageFunction",
+    "PageFormKeySecret",
 }
 OUTPUTS = {
     "ApiUrl",
@@ -55,6 +59,8 @@ OUTPUTS = {
     "IdempotencyTableName",
     "ThrottleTableName",
     "ReplayFunctionName",
+    "BookingPageUrl",
+    "PageFunctionName",
 }
 # Resources that hold data: kept when an update would replace them or the stack is deleted.
 STATEFUL_TYPES = {
@@ -135,6 +141,10 @@ PARAMETER_DEFAULTS = {
     "AlarmTopicArn": "",
     "PracticeName": "",
     "PracticePhone": "",
+    "PracticeAddress": "",
+    "PracticeLogoUrl": "",
+    "PracticeAccent": "#0b5cad",
+    "TurnstileSiteKey": "",
     "ThrottleExemptCidrs": "",
     "BookingsPerIp": "20/600",
     "OpenTimesPerIp": "60/60",
@@ -187,7 +197,7 @@ CONSUMERS = {
     "StaffFollowUp": "StaffTasksOn",
     "TextBack": "TextBackOn",
 }
-FUNCTIONS = {"ApiFunction", "ReplayFunction"} | {f"{c}Function" for c in CONSUMERS}
+FUNCTIONS = {"ApiFunction", "ReplayFunction", "PageFunction"} | {f"{c}Function" for c in CONSUMERS}
 SQS_POLLER_ACTIONS = {
     "sqs:ChangeMessageVisibility",
     "sqs:ChangeMessageVisibilityBatch",
@@ -438,10 +448,13 @@ def _template_routes(template: dict[str, Any]) -> dict[str, str]:
     return routes
 
 
-def test_api_has_exactly_the_four_routes_and_the_default_all_served_by_the_api_function(
+def test_api_has_exactly_the_four_routes_and_the_default_served_by_the_api_function(
     template: dict[str, Any],
 ) -> None:
-    assert _template_routes(template) == dict.fromkeys(ROUTES, "ApiFunction")
+    assert _template_routes(template) == {
+        **dict.fromkeys(NAMED_ROUTES | {DEFAULT_ROUTE}, "ApiFunction"),
+        **dict.fromkeys(PAGE_ROUTES, "PageFunction"),
+    }
 
 
 def _deployed_routes(transformed: dict[str, Any]) -> set[str]:
@@ -459,7 +472,7 @@ def _deployed_routes(transformed: dict[str, Any]) -> set[str]:
     return routes
 
 
-def test_deployed_api_has_no_route_beyond_the_four_and_the_default(
+def test_deployed_api_has_no_route_beyond_the_four_the_default_and_the_pages(
     transformed: dict[str, Any],
 ) -> None:
     assert _deployed_routes(transformed) == ROUTES
@@ -637,7 +650,12 @@ def test_a_parked_event_raises_an_alarm(template: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize(
     ("function", "metric"),
-    [("ApiFunction", "Errors"), ("ApiFunction", "Throttles"), ("ReplayFunction", "Errors")],
+    [
+        ("ApiFunction", "Errors"),
+        ("ApiFunction", "Throttles"),
+        ("ReplayFunction", "Errors"),
+        ("PageFunction", "Errors"),
+    ],
 )
 def test_function_errors_and_throttles_raise_an_alarm(
     template: dict[str, Any], function: str, metric: str
@@ -805,7 +823,14 @@ def test_every_parameter_is_in_exactly_one_console_group(template: dict[str, Any
     assert sorted(grouped) == sorted(template["Parameters"])
     by_label = {group["Label"]["default"]: set(group["Parameters"]) for group in groups}
     assert by_label["Visitor protection"] == {"ThrottleExemptCidrs"} | LIMIT_PARAMETERS
-    assert by_label["Practice"] == {"PracticeTimezone", "PracticeName", "PracticePhone"}
+    assert by_label["Practice"] == {
+        "PracticeTimezone",
+        "PracticeName",
+        "PracticePhone",
+        "PracticeAddress",
+        "PracticeLogoUrl",
+        "PracticeAccent",
+    }
 
 
 def _config_variables() -> set[str]:
@@ -1461,3 +1486,100 @@ def test_the_calendar_library_ships_with_the_email_function_only() -> None:
     assert "icalendar" not in layer
     dev = tomllib.loads(PYPROJECT.read_text())["project"]["optional-dependencies"]["dev"]
     assert "icalendar==7.3.0" in dev
+
+
+# ----------------------------------------------------------------------------------------------
+# The hosted booking page (PageFunction)
+
+#: The page's variables beyond the booking ones it shares with the API function.
+PAGE_ONLY_ENV = {
+    "PRACTICE_ADDRESS": {"Ref": "PracticeAddress"},
+    "PRACTICE_LOGO_URL": {"Ref": "PracticeLogoUrl"},
+    "PRACTICE_ACCENT": {"Ref": "PracticeAccent"},
+    "PAGE_FORM_KEY_SECRET_ID": {"Ref": "PageFormKeySecret"},
+    "PAGE_TURNSTILE_SITE_KEY": {"Ref": "TurnstileSiteKey"},
+}
+#: What the API function has that the page never needs: redirects and partners' webhooks.
+API_ONLY_VARIABLES = {"ALLOWED_REDIRECTS", "WEBHOOK_SOURCES", "WEBHOOK_SECRET_ID"}
+
+
+def test_page_function_gets_the_booking_variables_and_its_own(transformed: dict[str, Any]) -> None:
+    env = transformed["Resources"]["PageFunction"]["Properties"]["Environment"]["Variables"]
+    shared = {k: v for k, v in API_ENV.items() if k not in API_ONLY_VARIABLES}
+    assert env == {**shared, **PAGE_ONLY_ENV}
+
+
+def test_a_variable_both_functions_read_has_one_value(template: dict[str, Any]) -> None:
+    # The local stack runs both functions in one process with one environment, and both read
+    # booking.config: a variable may never mean one thing to one and another to the other.
+    resources = template["Resources"]
+    api = resources["ApiFunction"]["Properties"]["Environment"]["Variables"]
+    page = resources["PageFunction"]["Properties"]["Environment"]["Variables"]
+    both = set(api) & set(page)
+    assert {k: page[k] for k in both} == {k: api[k] for k in both}
+
+
+def test_page_function_may_do_exactly_what_a_public_booking_needs(
+    transformed: dict[str, Any],
+) -> None:
+    # Whatever the API function may do with the Oliver secret beyond reading it (writing back a
+    # token it signed in for), the page may too: both sign in with the same credentials.
+    oliver_writes = {
+        action: grants
+        for action, grants in _grants(transformed, "ApiFunction").items()
+        if action.startswith("secretsmanager:") and action != "secretsmanager:GetSecretValue"
+    }
+    tables = {(None, "IdempotencyTable"), (None, "ThrottleTable")}
+    assert _grants(transformed, "PageFunction") == {
+        **oliver_writes,
+        "secretsmanager:GetSecretValue": {
+            (None, "OliverSecretArn"),
+            # Turnstile's secret only when the page shows the widget.
+            ("PageTurnstileOn", "CaptchaSecretArn"),
+            (None, "ThrottleKeySecret"),
+            (None, "PageFormKeySecret"),
+        },
+        "events:PutEvents": {(None, "EventBus")},
+        "sqs:SendMessage*": {(None, "EventDeadLetterQueue")},
+        **dict.fromkeys(ITEM_ACTIONS, tables),
+        "dynamodb:BatchGetItem": {(None, "ThrottleTable")},
+    }
+
+
+def test_page_turnstile_needs_the_secret_and_a_site_key(template: dict[str, Any]) -> None:
+    assert template["Conditions"]["PageTurnstileOn"] == {
+        "Fn::And": [
+            {"Condition": "HasCaptchaSecret"},
+            {"Fn::Not": [{"Fn::Equals": [{"Ref": "TurnstileSiteKey"}, ""]}]},
+        ]
+    }
+
+
+def test_page_form_key_is_generated_by_the_stack(template: dict[str, Any]) -> None:
+    secret = template["Resources"]["PageFormKeySecret"]
+    assert secret["Type"] == "AWS::SecretsManager::Secret"
+    assert secret["Properties"]["GenerateSecretString"] == {
+        "PasswordLength": 64,
+        "ExcludePunctuation": True,
+    }
+    assert "SecretString" not in secret["Properties"]
+
+
+def test_page_parameters_take_only_what_the_page_can_show_safely(template: dict[str, Any]) -> None:
+    parameters = template["Parameters"]
+    accent = parameters["PracticeAccent"]["AllowedPattern"]
+    assert re.fullmatch(accent, "#0B5cad") and not re.fullmatch(accent, "blue")
+    logo = parameters["PracticeLogoUrl"]["AllowedPattern"]
+    assert re.fullmatch(logo, "") and re.fullmatch(logo, "https://example-vet.com/logo.png")
+    for wrong in ("http://example-vet.com/logo.png", 'https://x/"onerror=', "https://x/a;b"):
+        assert not re.fullmatch(logo, wrong), wrong
+    key = parameters["TurnstileSiteKey"]["AllowedPattern"]
+    assert re.fullmatch(key, "") and re.fullmatch(key, "0x4AAAAAAADnPIDROrmt1Wwj")
+    assert not re.fullmatch(key, "<script>")
+
+
+def test_booking_page_url_output_is_the_book_path_of_the_api(template: dict[str, Any]) -> None:
+    assert template["Outputs"]["BookingPageUrl"]["Value"] == {
+        "Fn::Sub": "https://${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/book"
+    }
+    assert template["Resources"]["PageFunction"]["Properties"]["CodeUri"] == "functions/page"
