@@ -140,11 +140,15 @@ def test_reset_after_drops_the_connection_but_books(
 def test_timeout_after_books_then_answers_too_late(
     sandbox: SandboxServer, headers: dict[str, str]
 ) -> None:
-    with httpx.Client(base_url=sandbox.url, timeout=0.3) as http:
+    with httpx.Client(base_url=sandbox.url, timeout=10) as http:
         slot_id = free_slots(http, headers)[0]
         _fault(http, {"action": "timeout_after", "seconds": 3})
-        with pytest.raises(httpx.ReadTimeout):
-            book(http, headers, slot_id=slot_id)
+        # Only the booking waits briefly (a busy machine may take longer than that to search)
+        with (
+            httpx.Client(base_url=sandbox.url, timeout=0.3) as impatient,
+            pytest.raises(httpx.ReadTimeout),
+        ):
+            book(impatient, headers, slot_id=slot_id)
         assert _created(http) == 1
 
 
