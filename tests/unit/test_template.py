@@ -156,6 +156,8 @@ PARAMETER_DEFAULTS = {
     "TextBack": "off",
     "FollowUpDelaySeconds": 900,
     "ArchiveRetentionDays": 30,
+    "SharedSignIn": "on",
+    "TokenRefreshMinutes": 10,
 }
 REQUIRED_PARAMETERS = {"OliverSecretArn", "PracticeTimezone"}
 LIMIT_PARAMETERS = {"BookingsPerIp", "OpenTimesPerIp", "MissesPerContact"}
@@ -197,7 +199,9 @@ CONSUMERS = {
     "StaffFollowUp": "StaffTasksOn",
     "TextBack": "TextBackOn",
 }
-FUNCTIONS = {"ApiFunction", "ReplayFunction", "PageFunction"} | {f"{c}Function" for c in CONSUMERS}
+FUNCTIONS = {"ApiFunction", "ReplayFunction", "PageFunction", "TokenRefresherFunction"} | {
+    f"{c}Function" for c in CONSUMERS
+}
 SQS_POLLER_ACTIONS = {
     "sqs:ChangeMessageVisibility",
     "sqs:ChangeMessageVisibilityBatch",
@@ -274,6 +278,8 @@ def _statements(role: dict[str, Any]) -> Iterator[tuple[str | None, dict[str, An
 
 def _referenced(resource: Any) -> str:
     """The logical id or parameter an IAM resource is built from."""
+    if "Ref" in resource:
+        return str(resource["Ref"])
     if "Fn::GetAtt" in resource:
         return resource["Fn::GetAtt"][0]
     (_, variables) = resource["Fn::Sub"]
@@ -371,6 +377,7 @@ def test_api_function_may_do_exactly_what_the_booking_flow_needs(
             ("HasCaptchaSecret", "CaptchaSecretArn"),
             (None, "ThrottleKeySecret"),
         },
+        "secretsmanager:PutSecretValue": {("SharedSignInOn", "OliverSecretArn")},
         "events:PutEvents": {(None, "EventBus")},
         "sqs:SendMessage*": {(None, "EventDeadLetterQueue")},
         **{
@@ -396,6 +403,8 @@ def test_secrets_are_read_only_from_the_given_secrets_and_the_throttle_key(
     transformed: dict[str, Any],
 ) -> None:
     for _, statement in _statements(_role_of(transformed, "ApiFunction")):
+        if statement.get("Sid") == "ShareOliverToken":
+            continue  # the one write, on the Oliver secret (test_only_the_oliver_secret_is_written)
         if any(a.startswith("secretsmanager:") for a in _as_list(statement["Action"])):
             assert _as_list(statement["Action"]) == ["secretsmanager:GetSecretValue"]
             (resource,) = _as_list(statement["Resource"])
@@ -412,6 +421,86 @@ def test_optional_secrets_are_readable_only_when_their_parameter_is_set(
         ("HasCaptchaSecret", "CaptchaSecretArn"),
     ):
         assert conditions[condition] == {"Fn::Not": [{"Fn::Equals": [{"Ref": parameter}, ""]}]}
+
+
+# Shared sign-in: the token refresher, and the only writes of a secret
+
+TOKEN_REFRESHER_PARTS = {
+    "TokenRefresherFunction",
+    "TokenRefresherFunctionLogGroup",
+    "TokenRefresherFunctionErrorsAlarm",
+}
+
+
+def test_the_token_refresher_exists_only_with_shared_sign_in_on(template: dict[str, Any]) -> None:
+    assert template["Conditions"]["SharedSignInOn"] == {
+        "Fn::Equals": [{"Ref": "SharedSignIn"}, "on"]
+    }
+    assert template["Parameters"]["SharedSignIn"]["AllowedValues"] == ["on", "off"]
+    parts = {
+        name: resource
+        for name, resource in template["Resources"].items()
+        if name.startswith("TokenRefresher")
+    }
+    assert set(parts) == TOKEN_REFRESHER_PARTS
+    assert {resource.get("Condition") for resource in parts.values()} == {"SharedSignInOn"}
+
+
+def test_the_token_refresher_runs_on_its_schedule_with_the_oliver_settings(
+    template: dict[str, Any], transformed: dict[str, Any]
+) -> None:
+    props = template["Resources"]["TokenRefresherFunction"]["Properties"]
+    assert props["CodeUri"] == "functions/token_refresher"
+    assert (ROOT / "functions" / "token_refresher" / "app.py").is_file()
+    minutes = template["Parameters"]["TokenRefreshMinutes"]
+    # rate(1 minutes) is no schedule expression: the plural needs two or more.
+    assert minutes["Type"] == "Number" and minutes["MinValue"] >= 2
+    (rule,) = [
+        resource
+        for resource in _resources(transformed, "AWS::Events::Rule").values()
+        if resource["Properties"]["Targets"][0]["Arn"]
+        == {"Fn::GetAtt": ["TokenRefresherFunction", "Arn"]}
+    ]
+    assert rule["Condition"] == "SharedSignInOn"
+    assert rule["Properties"]["ScheduleExpression"] == {
+        "Fn::Sub": "rate(${TokenRefreshMinutes} minutes)"
+    }
+    env = transformed["Resources"]["TokenRefresherFunction"]["Properties"]["Environment"]
+    assert env["Variables"] == {
+        "OLIVER_API_URL": {"Ref": "OliverApiUrl"},
+        "OLIVER_SECRET_ID": {"Ref": "OliverSecretArn"},
+        "TOKEN_REFRESH_MINUTES": {"Ref": "TokenRefreshMinutes"},
+        **POWERTOOLS_ENV,
+    }
+
+
+def test_the_token_refresher_may_only_read_and_write_the_oliver_secret(
+    transformed: dict[str, Any],
+) -> None:
+    assert _grants(transformed, "TokenRefresherFunction") == {
+        "secretsmanager:GetSecretValue": {(None, "OliverSecretArn")},
+        "secretsmanager:PutSecretValue": {(None, "OliverSecretArn")},
+    }
+
+
+def test_only_the_oliver_secret_is_written_and_only_with_shared_sign_in_on(
+    transformed: dict[str, Any],
+) -> None:
+    writes: dict[str, set[tuple[str | None, str]]] = {}
+    for function in _resources(transformed, "AWS::Lambda::Function"):
+        role = _role_of(transformed, function)
+        for condition, statement in _statements(role):
+            if any("PutSecretValue" in action for action in _as_list(statement["Action"])):
+                targets = {(condition, _referenced(r)) for r in _as_list(statement["Resource"])}
+                writes.setdefault(function, set()).update(targets)
+                assert role.get("Condition", condition) == "SharedSignInOn", function
+    # The refresher writes the token; a function that had to sign in after a 401 writes its own
+    # back. The notification consumers only read it.
+    assert writes == {
+        "TokenRefresherFunction": {(None, "OliverSecretArn")},
+        "ApiFunction": {("SharedSignInOn", "OliverSecretArn")},
+        "PageFunction": {("SharedSignInOn", "OliverSecretArn")},
+    }
 
 
 def test_replay_function_may_only_drain_the_queue_and_put_events(
@@ -655,6 +744,7 @@ def test_a_parked_event_raises_an_alarm(template: dict[str, Any]) -> None:
         ("ApiFunction", "Throttles"),
         ("ReplayFunction", "Errors"),
         ("PageFunction", "Errors"),
+        ("TokenRefresherFunction", "Errors"),
     ],
 )
 def test_function_errors_and_throttles_raise_an_alarm(

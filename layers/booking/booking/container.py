@@ -77,6 +77,11 @@ def credentials() -> CredentialProvider:
         read_secret=lambda fresh: read_secret(config.oliver_secret_id, "OLIVER_SECRET_ID", fresh),
         sign_in=oliver().sign_in,
         location_override=config.oliver_location_id,
+        # A token this container had to sign in for after a 401 goes back into the secret for
+        # the other containers (the role may write it only with SharedSignIn on).
+        write_secret=lambda value: aws_client("secretsmanager").put_secret_value(
+            SecretId=config.oliver_secret_id, SecretString=value
+        ),
     )
 
 
