@@ -1,8 +1,10 @@
 """`make dev`: the whole local stack in the foreground, on 127.0.0.1; Ctrl-C stops all of it.
 
-AWS emulation (moto) -> Oliver sandbox -> API emulation (the real handler, in this process) ->
-event console. Ports come from BOOKING_API_PORT, OLIVER_SANDBOX_PORT and AWS_EMULATION_PORT (or
-the flags). `READY` is printed once every part answers.
+AWS emulation (moto) -> Oliver sandbox -> token refresher (SharedSignIn on: signs in once and
+writes the token into the local Oliver secret, then runs on its schedule) -> API emulation (the
+real handler, in this process) -> event console. Ports come from BOOKING_API_PORT,
+OLIVER_SANDBOX_PORT and AWS_EMULATION_PORT (or the flags). `READY` is printed once every part
+answers.
 """
 
 from __future__ import annotations
@@ -16,14 +18,21 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Protocol
+from typing import Any, ClassVar, Protocol
 
 from local import aws
 from local.api_gateway import LocalApi
 from local.console import EventConsole
 from local.notifications import LocalNotifications
 from local.oliver_sandbox import SandboxServer, seed
-from local.template import DEFAULT_TEMPLATE, REPO_ROOT, LocalSettings, Template, TemplateError
+from local.template import (
+    DEFAULT_TEMPLATE,
+    REPO_ROOT,
+    LocalSettings,
+    Resolver,
+    Template,
+    TemplateError,
+)
 
 HOST = "127.0.0.1"
 READY_LINE = "READY"
@@ -160,6 +169,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         # The demo page builds its absolute URLs from this.
         os.environ["BOOKING_API_PORT"] = str(api_port)
+        # Before the API: its first request finds the shared token in the secret.
+        refresher = LocalTokenRefresher.start(template, settings)
+        if refresher is not None:
+            stack.append(("token refresher", refresher))
         # Before the API: once /health answers, every part runs (and READY follows at once).
         notifications = None
         if not args.no_notifications:
@@ -180,6 +193,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _say(_banner(api, sandbox, emulation, resources, console=not args.no_console))
         if notifications is not None:
             _say(_notifications_banner(notifications, args.outbox))
+        if refresher is not None:
+            _say(refresher.banner())
         _say(f"{READY_LINE} in {time.monotonic() - started:.1f}s; Ctrl-C stops everything.")
         stop.wait()
         _say("\nStopping the local stack...")
@@ -236,6 +251,84 @@ def _notifications_banner(notifications: LocalNotifications, outbox: Path) -> st
         lines.append(f"{pad}{consumer.function_id} <- {consumer.queue_name}{wait}")
     consumers = "\n".join(lines) if lines else f"{pad}none (each is off in the template)"
     return f"  Notifications   emails written to {outbox}\n{consumers}\n"
+
+
+class LocalTokenRefresher:
+    """The template's TokenRefresherFunction (SharedSignIn on) with its real handler: one run
+    before the API starts, so the local Oliver secret holds a token from the first request on,
+    then one every TokenRefreshMinutes, as its schedule runs it when deployed."""
+
+    FUNCTION_ID = "TokenRefresherFunction"
+    #: What EventBridge hands a function on a schedule.
+    EVENT: ClassVar[dict[str, Any]] = {
+        "version": "0",
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "detail": {},
+    }
+
+    def __init__(self, runtime: Any, interval: float) -> None:
+        self.runtime = runtime
+        self.interval = interval
+        self.runs = 0
+        self.last: dict[str, Any] | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @classmethod
+    def start(cls, template: Template, settings: LocalSettings) -> LocalTokenRefresher | None:
+        """Run it once now and then on its schedule; None when the template leaves it out."""
+        from local.api_gateway import FunctionRuntime
+
+        resource = template.resources.get(cls.FUNCTION_ID)
+        if not isinstance(resource, dict):
+            return None
+        condition = resource.get("Condition")
+        if condition and not Resolver(template, settings).condition(condition):
+            return None
+        environment = template.environment(cls.FUNCTION_ID, settings)
+        for name, value in environment.items():
+            os.environ[name] = value
+        minutes = float(environment.get("TOKEN_REFRESH_MINUTES") or 10)
+        refresher = cls(FunctionRuntime(template.function(cls.FUNCTION_ID)), minutes * 60)
+        refresher.run_once()
+        refresher._thread = threading.Thread(
+            target=refresher._loop, name="token-refresher", daemon=True
+        )
+        refresher._thread.start()
+        return refresher
+
+    def run_once(self) -> dict[str, Any] | None:
+        invocation = self.runtime.invoke(dict(self.EVENT))
+        self.runs += 1
+        ok = invocation.outcome == "ok" and isinstance(invocation.result, dict)
+        self.last = invocation.result if ok else None
+        return self.last
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.run_once()
+            except Exception as exc:  # never let the schedule's thread die
+                _say(f"token refresher: the run failed ({type(exc).__name__})")
+
+    def banner(self) -> str:
+        pad = " " * 18
+        every = f"every {self.interval / 60:g} min"
+        if self.last is None:
+            done = "its first run failed (above): each function signs in itself"
+        elif self.last.get("signed_in"):
+            done = f"signed in once; the token is in {aws.OLIVER_SECRET_NAME}"
+        elif self.last.get("reason") == "no_credentials":
+            done = "the secret holds a token, not credentials: nothing to do"
+        else:
+            done = f"the token in {aws.OLIVER_SECRET_NAME} is current"
+        return f"  Token refresher {done}\n{pad}runs {every} (SharedSignIn on)\n"
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=3)
 
 
 class _StartError(Exception):
