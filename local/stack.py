@@ -123,7 +123,8 @@ class LocalStack:
         return self
 
     def wait_ready(self, *, deadline: float) -> None:
-        """Until GET /health answers 200 on the API and the sandbox answers at all."""
+        """Until GET /health answers 200 on the API, the sandbox answers at all, and the stack
+        said READY (after which its banner, with every address, is complete)."""
         api_ok = sandbox_ok = False
         while time.monotonic() < deadline:
             if self.process is None or self.process.poll() is not None:
@@ -135,7 +136,7 @@ class LocalStack:
                 if api_ok and not sandbox_ok:
                     self._http.get(f"{self.sandbox_url}/__sandbox/state", timeout=2)
                     sandbox_ok = True
-                if api_ok and sandbox_ok:
+                if api_ok and sandbox_ok and "READY" in self.log_text():
                     return
             except httpx.HTTPError:
                 pass

@@ -610,7 +610,8 @@ def test_upstream_429_without_retry_after_still_tells_the_caller_when_to_retry(i
     assert 1 <= int(answer.headers["retry-after"]) <= 300
 
 
-def test_a_non_json_upstream_403_is_502_upstream_error_without_its_internals(invoke, oliver):
+def test_a_non_json_upstream_403_is_a_configuration_error_without_its_internals(invoke, oliver):
+    # A 403 on the create is Oliver refusing the practice we named: a wrong location id
     oliver.post(f"{API}/appointments").respond(
         403,
         text=f"<html><body>Forbidden {UPSTREAM_INTERNALS}</body></html>",
@@ -619,7 +620,7 @@ def test_a_non_json_upstream_403_is_502_upstream_error_without_its_internals(inv
 
     answer = invoke(booking_event())
 
-    assert_error(answer, 502, "upstream_error")
+    assert_error(answer, 503, "configuration_error")
     assert "com.oliver" not in answer.body and "Forbidden" not in answer.body
 
 
