@@ -50,7 +50,8 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--profile",
         metavar="CASE",
-        help="only say where one cold launch of CASE (partner, public, health, ...) spends time",
+        help="only say where one cold launch of CASE (partner, public, health, ...) spends "
+        "time, or with CASE warm where a warm booking's own time goes",
     )
     parser.add_argument(
         "--serve", metavar="DIR", type=Path, help="only keep a world up for a whole-process timer"
@@ -83,10 +84,13 @@ def main(argv: list[str] | None = None) -> int:
 
         return serve(_world(args.offline), args.serve)
     if args.profile:
-        from local.bench.cold_profile import profile
+        from local.bench.cold_profile import profile, warm_profile
 
         with _world(args.offline) as world:
-            print(profile(world, args.profile))
+            if args.profile == "warm":
+                print(warm_profile(world, args.warm_bookings))
+            else:
+                print(profile(world, args.profile))
         return 0
     began = time.perf_counter()
     run = Run(rounds=args.rounds)

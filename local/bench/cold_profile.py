@@ -20,8 +20,10 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from local.bench import warm
 from local.bench.launch import CASES, Case, prepare, run_child
 from local.bench.world import API_FUNCTION, World
+from local.template import REPO_ROOT
 
 PHASE_MARK = "BENCH-PHASE first-invocation"
 _IMPORT_LINE = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|(\s*)(\S+)")
@@ -66,6 +68,8 @@ class Places:
         self.stdlib = Path(sysconfig.get_paths()["stdlib"])
 
     def __call__(self, filename: str, function: str) -> str:
+        if Path(filename).is_relative_to(REPO_ROOT / "local"):
+            return "(the bench's stand-ins)"
         if filename == "~":
             if any(word in function for word in _WAITS):
                 return "(network: socket calls)"
@@ -81,7 +85,7 @@ class Places:
             if path.is_relative_to(root):
                 return path.relative_to(root).parts[0].removesuffix(".py")
         if path.is_relative_to(self.stdlib):
-            return "stdlib"
+            return "stdlib:" + path.relative_to(self.stdlib).parts[0].removesuffix(".py")
         return "(other)"
 
     def ours(self, filename: str) -> bool:
@@ -125,11 +129,37 @@ def profile_summary(
     return places_ms, lines, total, builtins[:6]
 
 
+def warm_profile(world: World, bookings: int = 300) -> str:
+    """Where a warm booking's own time goes: cProfile over each series' timed bookings."""
+    out = ["where the time of a warm booking goes (cProfile over the timed bookings; slower)", ""]
+    places = Places(world, CASES[1])
+    with tempfile.TemporaryDirectory(prefix="bench-profile-") as folder:
+        prefix = str(Path(folder) / "warm")
+        figures = warm.measure(world, bookings, 0, 0, profile=prefix)
+        for kind, label in warm.SERIES.items():
+            own, top, total, builtins = profile_summary(f"{prefix}.{kind}.prof", places)
+            count = figures["warm"][kind]["bookings"]
+            out.append(
+                f"{label}: {total / count:.2f} ms a booking under cProfile, own time by place "
+                "(ms a booking): "
+                + ", ".join(f"{name} {ms / count:.2f}" for name, ms in list(own.items())[:12])
+            )
+            out.append(
+                "  builtins with the most own time (ms a booking): "
+                + ", ".join(f"{name} {ms / count:.2f}" for name, ms in builtins[:5])
+            )
+            out.append("  our functions by cumulative time (ms for all the bookings):")
+            out += ["  " + line for line in top[:12]]
+            out.append("")
+    return "\n".join(out)
+
+
 def _case(key: str) -> Case:
     for case in CASES:
         if case.key == key:
             return case
-    raise SystemExit(f"--profile takes one of {', '.join(c.key for c in CASES if c.function_id)}")
+    keys = ", ".join(c.key for c in CASES if c.function_id)
+    raise SystemExit(f"--profile takes warm or one of {keys}")
 
 
 def profile(world: World, key: str) -> str:

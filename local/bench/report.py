@@ -357,7 +357,9 @@ twice: once under `python -X importtime`, whose module times are summed by packa
 and for the first invocation (modules imported lazily), and once with cProfile around the init
 and around the first invocation and a probe that times each boto3 client creation, each AWS
 call (and its wait on the socket) and each upstream request. It prints both; use it before and
-after a change.
+after a change. `python -m local.bench --profile warm` runs the warm series under cProfile and
+gives a warm booking's own time by package (botocore, httpx, our code, the standard library's
+modules, ...), per booking.
 """
 
 CROSS_CHECK = """\

@@ -26,9 +26,17 @@ SERIES = {
 
 
 def measure(
-    world: World, bookings: int, rss_bookings: int, throughput_bookings: int
+    world: World,
+    bookings: int,
+    rss_bookings: int,
+    throughput_bookings: int,
+    profile: str | None = None,
 ) -> dict[str, Any]:
+    """The warm figures; ``profile`` (a path prefix) adds a cProfile of each series'
+    timed bookings, written to ``<profile>.<series>.prof``."""
     env = world.environment(API_FUNCTION)
+    if profile:
+        env["BENCH_PROFILE"] = profile
     del env["AWS_ENDPOINT_URL"]  # as deployed: the canned answers stand in before any socket
     secrets = {
         aws.OLIVER_SECRET_NAME: json.dumps(aws.oliver_secret_value()),

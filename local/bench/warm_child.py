@@ -187,6 +187,17 @@ def _events(template: dict[str, Any], slots: list[str], secret: str) -> list[dic
     return made
 
 
+def _profiler(kind: str) -> Any:
+    """``--profile warm``: a cProfile of the timed bookings of each series (slower)."""
+    if not os.environ.get("BENCH_PROFILE"):
+        return None
+    import cProfile
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    return profiler
+
+
 def _rss_mib() -> float:
     """Peak resident memory of this process so far: Linux's VmHWM. Not ``ru_maxrss``, which
     Linux carries over from the parent across fork and exec (it would read the bench's own)."""
@@ -261,6 +272,7 @@ def main() -> None:
         stubs.aws.clear()
         stubs.upstream.clear()
         own = []
+        profiler = _profiler(kind)
         for event in timed:
             stubs.seconds = 0.0
             start = time.perf_counter()
@@ -268,6 +280,9 @@ def main() -> None:
             elapsed = time.perf_counter() - start
             _expect(answer, kind)
             own.append(elapsed - stubs.seconds)
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(f"{os.environ['BENCH_PROFILE']}.{kind}.prof")
         made += len(warmup) + len(timed)
         count = len(timed)
         warm[kind] = {
