@@ -24,8 +24,8 @@ dev: $(STAMP)
 
 ## make test: unit, integration (real local stack) and browser tests
 ## Independent suites run in parallel (pytest-xdist; each worker starts its own local stack).
-## Four workers on two cores: much of the suite waits on sockets, subprocesses and the browser.
-TEST_WORKERS ?= 4
+## Three workers on two cores: much of the suite waits on sockets, subprocesses and the browser.
+TEST_WORKERS ?= 3
 test: $(STAMP)
 	$(PY) -m pytest -n $(TEST_WORKERS)
 

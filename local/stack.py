@@ -51,7 +51,7 @@ class LocalStack:
         template: Path | str | None = None,
         extra_args: Sequence[str] = (),
         env: Mapping[str, str] | None = None,
-        startup_timeout: float = 30.0,
+        startup_timeout: float = 60.0,
         python: str = sys.executable,
     ) -> None:
         self.api_port = api_port or free_port()
