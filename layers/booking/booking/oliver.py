@@ -290,7 +290,10 @@ class OliverClient:
                 raise CreateOutcomeUnknown() from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _created(self, response: httpx.Response) -> dict[str, Any]:
+    @staticmethod
+    def _answer_to_post(response: httpx.Response) -> dict[str, Any] | None:
+        """What every answer to a POST Oliver cannot deduplicate means first: a 401 is a
+        credential to refresh, a 429 a wait, a 5xx an outcome unknown; else its envelope."""
         status = response.status_code
         if status == 401:
             raise Unauthorized()
@@ -298,7 +301,11 @@ class OliverClient:
             raise RateLimited(retry_after=retry_after_seconds(response))
         if status >= 500:
             raise CreateOutcomeUnknown()
-        envelope = _envelope(response)
+        return _envelope(response)
+
+    def _created(self, response: httpx.Response) -> dict[str, Any]:
+        status = response.status_code
+        envelope = self._answer_to_post(response)
         if 200 <= status < 300:
             if envelope is None:
                 raise CreateOutcomeUnknown()
@@ -343,13 +350,7 @@ class OliverClient:
             lambda: budget.allows(1.0),
         )
         status = response.status_code
-        if status == 401:
-            raise Unauthorized()
-        if status == 429:
-            raise RateLimited(retry_after=retry_after_seconds(response))
-        if status >= 500:
-            raise CreateOutcomeUnknown()
-        envelope = _envelope(response)
+        envelope = self._answer_to_post(response)
         if 200 <= status < 300:
             data = envelope.get("data") if envelope and envelope["success"] else None
             if not isinstance(data, dict):
