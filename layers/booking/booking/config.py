@@ -274,21 +274,32 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
 _REQUIRED = ("OLIVER_SECRET_ID", "EVENT_BUS_NAME", "IDEMPOTENCY_TABLE_NAME", "EVENT_DLQ_URL")
 
 
-def load_settings(environ: Mapping[str, str]) -> Settings:
-    """Build settings from an environment; empty values count as unset."""
+def read_environment(
+    environ: Mapping[str, str],
+    variables: Mapping[str, tuple[str, Callable[[str], Any]]],
+    required: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """Field values from an environment: ``variables`` maps each variable to its field and
+    parser; empty values count as unset. ``ConfigurationError`` names every variable that is
+    missing or malformed (never its value). Shared by every function's configuration."""
     values: dict[str, Any] = {}
-    problems = [name for name in _REQUIRED if not environ.get(name, "").strip()]
-    for variable, (name, parse) in _VARIABLES.items():
+    problems = [name for name in required if not environ.get(name, "").strip()]
+    for variable, (name, parse) in variables.items():
         raw = environ.get(variable, "")
         if not raw.strip():
             continue
         try:
             values[name] = parse(raw)
-        except (_Invalid, TypeError):
+        except (ValueError, TypeError):
             problems.append(variable)
     if problems:
         raise ConfigurationError("missing or malformed: " + ", ".join(sorted(problems)))
-    return Settings(**values)
+    return values
+
+
+def load_settings(environ: Mapping[str, str]) -> Settings:
+    """Build settings from an environment; empty values count as unset."""
+    return Settings(**read_environment(environ, _VARIABLES, _REQUIRED))
 
 
 @lru_cache(maxsize=1)

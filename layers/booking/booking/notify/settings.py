@@ -13,8 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from booking.config import DEFAULT_OLIVER_API_URL
-from booking.errors import ConfigurationError
+from booking.config import DEFAULT_OLIVER_API_URL, read_environment
 
 _ON = {"on", "true", "yes", "1"}
 _OFF = {"off", "false", "no", "0"}
@@ -121,19 +120,7 @@ _REQUIRED = ("IDEMPOTENCY_TABLE_NAME",)
 
 def load_notify_settings(environ: Mapping[str, str]) -> NotifySettings:
     """Settings from an environment; empty values count as unset."""
-    values: dict[str, Any] = {}
-    problems = [name for name in _REQUIRED if not environ.get(name, "").strip()]
-    for variable, (name, parse) in VARIABLES.items():
-        raw = environ.get(variable, "")
-        if not raw.strip():
-            continue
-        try:
-            values[name] = parse(raw)
-        except _Invalid:
-            problems.append(variable)
-    if problems:
-        raise ConfigurationError("missing or malformed: " + ", ".join(sorted(problems)))
-    return NotifySettings(**values)
+    return NotifySettings(**read_environment(environ, VARIABLES, _REQUIRED))
 
 
 def fingerprint(environ: Mapping[str, str] = os.environ) -> tuple[str | None, ...]:

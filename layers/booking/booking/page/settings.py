@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from booking.errors import ConfigurationError
+from booking.config import read_environment
 
 DEFAULT_ACCENT = "#0b5cad"
 _HEX = re.compile(r"#?([0-9a-fA-F]{3}|[0-9a-fA-F]{6})")
@@ -77,19 +77,7 @@ VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
 
 def load_page_settings(environ: Mapping[str, str]) -> PageSettings:
     """Settings from an environment; empty values count as unset."""
-    values: dict[str, Any] = {}
-    problems = []
-    for variable, (name, parse) in VARIABLES.items():
-        raw = environ.get(variable, "")
-        if not raw.strip():
-            continue
-        try:
-            values[name] = parse(raw)
-        except _Invalid:
-            problems.append(variable)
-    if problems:
-        raise ConfigurationError("missing or malformed: " + ", ".join(sorted(problems)))
-    return PageSettings(**values)
+    return PageSettings(**read_environment(environ, VARIABLES))
 
 
 @lru_cache(maxsize=1)
