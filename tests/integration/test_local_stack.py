@@ -222,7 +222,9 @@ def test_the_console_prints_each_event_as_it_arrives_and_removes_it(
 # --- `python -m local.dev` ---------------------------------------------------------------------
 
 
-def test_dev_starts_answers_health_and_stops_cleanly_on_sigint(tmp_path: Path) -> None:
+def test_dev_starts_prints_its_urls_answers_health_and_stops_cleanly_on_sigint(
+    tmp_path: Path,
+) -> None:
     # (It is ready in a few seconds on a quiet machine; the bound is for a loaded CI runner.)
     local_stack = LocalStack(workdir=tmp_path, startup_timeout=45)
     local_stack.start()
@@ -230,25 +232,21 @@ def test_dev_starts_answers_health_and_stops_cleanly_on_sigint(tmp_path: Path) -
         assert local_stack.startup_seconds is not None
         assert local_stack.startup_seconds < 45
         assert httpx.get(f"{local_stack.api_url}/health").json() == HEALTHY
-        assert "READY" in local_stack.log_text()
-    finally:
-        code = local_stack.stop()
-    assert code == 0, local_stack.log_tail()
-    for port in (local_stack.api_port, local_stack.sandbox_port, local_stack.aws_port):
-        with pytest.raises(ConnectionRefusedError):  # nothing is left listening
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-
-
-def test_dev_prints_the_urls_and_binds_only_to_127_0_0_1(tmp_path: Path) -> None:
-    with LocalStack(workdir=tmp_path) as local_stack:
         log = local_stack.log_text()
+        assert "READY" in log
         for url in (
             f"{local_stack.api_url}/",
             local_stack.sandbox_api_base,
             local_stack.aws_url,
         ):
             assert url in log
-        assert "0.0.0.0" not in log
+        assert "0.0.0.0" not in log  # every part binds to 127.0.0.1 only
+    finally:
+        code = local_stack.stop()
+    assert code == 0, local_stack.log_tail()
+    for port in (local_stack.api_port, local_stack.sandbox_port, local_stack.aws_port):
+        with pytest.raises(ConnectionRefusedError):  # nothing is left listening
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
 
 
 def test_dev_refuses_a_busy_port_naming_the_variable(tmp_path: Path) -> None:

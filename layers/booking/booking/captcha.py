@@ -6,9 +6,9 @@ from collections.abc import Callable
 
 import httpx
 
+from booking import outbound
 from booking.budget import Budget
 from booking.errors import CaptchaFailed, UpstreamUnavailable
-from booking.version import VERSION
 
 #: Turnstile answers in well under a second; a visitor should not wait longer than this.
 VERIFY_TIMEOUT = 3.0
@@ -21,9 +21,9 @@ class CaptchaVerifier:
         # Its own client: Turnstile gets none of Oliver's headers, and Oliver's pool is Oliver's.
         self.http = httpx.Client(
             timeout=httpx.Timeout(VERIFY_TIMEOUT, connect=2.0),
-            headers={"User-Agent": f"booking-webhook/{VERSION}"},
+            headers={"User-Agent": outbound.USER_AGENT},
             follow_redirects=False,
-            transport=httpx.HTTPTransport(retries=1),
+            transport=httpx.HTTPTransport(retries=1, verify=outbound.tls_context()),
         )
 
     def verify(self, token: str | None, remote_ip: str | None, budget: Budget) -> None:

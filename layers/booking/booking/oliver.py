@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from booking import outbound
 from booking.budget import Budget
 from booking.credentials import CredentialProvider
 from booking.errors import (
@@ -89,8 +90,9 @@ class OliverClient:
         return httpx.Client(
             timeout=httpx.Timeout(READ_TIMEOUT, connect=2.0),
             limits=httpx.Limits(max_keepalive_connections=4, keepalive_expiry=55),
-            headers={"Accept": "application/json", "User-Agent": "booking-webhook/0.1"},
+            headers={"Accept": "application/json", "User-Agent": outbound.USER_AGENT},
             follow_redirects=False,
+            verify=outbound.tls_context(),
         )
 
     def _headers(self, token: str, location_id: str, request_id: str) -> dict[str, str]:
