@@ -364,7 +364,7 @@ def test_a_retry_searches_from_the_first_attempt_and_books_nothing_new_when_foun
     assert [e["detail"]["appointment"]["id"] for e in booked] == [721]
 
 
-def test_a_marker_is_written_for_an_unknown_outcome_and_cleared_once_the_booking_is_found(
+def test_a_marker_is_written_for_an_unknown_outcome_and_settled_once_the_booking_is_found(
     invoke, oliver, create, aws
 ):
     # Given a first attempt whose create timed out and whose lookup saw nothing yet
@@ -373,12 +373,16 @@ def test_a_marker_is_written_for_an_unknown_outcome_and_cleared_once_the_booking
     marked = markers(aws)
 
     # When the retry finds the appointment
-    assert invoke(booking_event()).status == 201
+    retried = invoke(booking_event())
+    assert retried.status == 201
 
-    # Then one marker (with the first attempt's time) was kept in between, and none is left
+    # Then one marker (with the first attempt's time) was kept in between, and it now holds the
+    # visitor's receipt: settled, so the background check of that attempt announces nothing
     assert len(marked) == 1
     assert set(marked[0]) == {"id", "since", "expiration"}
-    assert markers(aws) == []
+    (settled,) = markers(aws)
+    assert settled["since"] == marked[0]["since"]
+    assert json.loads(settled["settled"]["S"]) == retried.json()
 
 
 def test_a_marker_that_cannot_be_written_still_answers_503_outcome_unknown_and_is_counted(

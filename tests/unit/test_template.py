@@ -100,12 +100,18 @@ API_ENV = {
     "PRACTICE_TIMEZONE": {"Ref": "PracticeTimezone"},
     "PRACTICE_NAME": {"Ref": "PracticeName"},
     "PRACTICE_PHONE": {"Ref": "PracticePhone"},
+    "SETTLE_QUEUE_URL": {"Ref": "SettleQueue"},
     "TRUSTED_EDGE": {"Fn::If": ["EdgeOn", "cloudfront", ""]},
     **POWERTOOLS_ENV,
 }
 # Variables the configuration reads that the template leaves unset on purpose: the local stack's
 # stand-in for Turnstile, and tuning knobs whose defaults are right for every practice.
-CONFIG_ONLY_VARIABLES = {"CAPTCHA_VERIFY_URL", "SECRET_MAX_AGE_SECONDS", "OPEN_TIMES_CACHE_SECONDS"}
+CONFIG_ONLY_VARIABLES = {
+    "CAPTCHA_VERIFY_URL",
+    "SECRET_MAX_AGE_SECONDS",
+    "OPEN_TIMES_CACHE_SECONDS",
+    "SETTLE_BACKOFF_SECONDS",
+}
 # Variables the template sets for the function that the configuration does not read (Powertools
 # reads its own).
 TEMPLATE_ONLY_VARIABLES = set(POWERTOOLS_ENV)
@@ -199,7 +205,13 @@ CONSUMERS = {
     "StaffFollowUp": "StaffTasksOn",
     "TextBack": "TextBackOn",
 }
-FUNCTIONS = {"ApiFunction", "ReplayFunction", "PageFunction", "TokenRefresherFunction"} | {
+FUNCTIONS = {
+    "ApiFunction",
+    "ReplayFunction",
+    "PageFunction",
+    "TokenRefresherFunction",
+    "SettleFunction",
+} | {
     f"{c}Function" for c in CONSUMERS
 }
 SQS_POLLER_ACTIONS = {
@@ -379,12 +391,51 @@ def test_api_function_may_do_exactly_what_the_booking_flow_needs(
         },
         "secretsmanager:PutSecretValue": {("SharedSignInOn", "OliverSecretArn")},
         "events:PutEvents": {(None, "EventBus")},
-        "sqs:SendMessage*": {(None, "EventDeadLetterQueue")},
+        "sqs:SendMessage*": {(None, "EventDeadLetterQueue"), (None, "SettleQueue")},
         **{
             action: {(None, "IdempotencyTable")} | {(None, "ThrottleTable")}
             for action in ITEM_ACTIONS
         },
         "dynamodb:BatchGetItem": {(None, "ThrottleTable")},
+    }
+
+
+def test_settle_function_may_do_exactly_what_a_background_check_needs(
+    transformed: dict[str, Any],
+) -> None:
+    grants = _grants(transformed, "SettleFunction")
+    assert {action: targets for action, targets in grants.items() if action in SQS_POLLER_ACTIONS}
+    poller = {action for action in grants if action in SQS_POLLER_ACTIONS}
+    assert all(grants[action] == {(None, "SettleQueue")} for action in poller)
+    others = {action: targets for action, targets in grants.items() if action not in poller}
+    assert others == {
+        "secretsmanager:GetSecretValue": {(None, "OliverSecretArn")},
+        "secretsmanager:PutSecretValue": {("SharedSignInOn", "OliverSecretArn")},
+        "events:PutEvents": {(None, "EventBus")},
+        "sqs:SendMessage*": {(None, "EventDeadLetterQueue"), (None, "SettleQueue")},
+        "dynamodb:GetItem": {(None, "IdempotencyTable")},
+        "dynamodb:UpdateItem": {(None, "IdempotencyTable"), (None, "ThrottleTable")},
+    }
+
+
+def test_the_settle_queue_feeds_its_function_one_check_at_a_time_and_parks_what_fails(
+    template: dict[str, Any],
+) -> None:
+    resources = template["Resources"]
+    mapping = resources["SettleEventSource"]["Properties"]
+    assert mapping["FunctionName"] == {"Ref": "SettleFunction"}
+    assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["SettleQueue", "Arn"]}
+    assert mapping["BatchSize"] == 1
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    queue = resources["SettleQueue"]["Properties"]
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {
+        "Fn::GetAtt": ["SettleDeadLetterQueue", "Arn"]
+    }
+    timeout = resources["SettleFunction"]["Properties"]["Timeout"]
+    assert queue["VisibilityTimeout"] >= 6 * timeout
+    alarm = resources["SettleDeadLetterAlarm"]["Properties"]
+    assert alarm["Dimensions"][0]["Value"] == {
+        "Fn::GetAtt": ["SettleDeadLetterQueue", "QueueName"]
     }
 
 
@@ -500,6 +551,7 @@ def test_only_the_oliver_secret_is_written_and_only_with_shared_sign_in_on(
         "TokenRefresherFunction": {(None, "OliverSecretArn")},
         "ApiFunction": {("SharedSignInOn", "OliverSecretArn")},
         "PageFunction": {("SharedSignInOn", "OliverSecretArn")},
+        "SettleFunction": {("SharedSignInOn", "OliverSecretArn")},
     }
 
 
@@ -1630,7 +1682,7 @@ def test_page_function_may_do_exactly_what_a_public_booking_needs(
             (None, "PageFormKeySecret"),
         },
         "events:PutEvents": {(None, "EventBus")},
-        "sqs:SendMessage*": {(None, "EventDeadLetterQueue")},
+        "sqs:SendMessage*": {(None, "EventDeadLetterQueue"), (None, "SettleQueue")},
         **dict.fromkeys(ITEM_ACTIONS, tables),
         "dynamodb:BatchGetItem": {(None, "ThrottleTable")},
     }

@@ -155,6 +155,11 @@ class Settings:
     #: ``cloudfront`` when the edge protection of the template sits in front of the API: the
     #: visitor's IP is then read from ``CloudFront-Viewer-Address`` on verified requests.
     trusted_edge: str = ""
+    #: Where an unknown create outcome is checked again later (functions/settle); unset: staff
+    #: are asked at once with a ``Booking Failed``.
+    settle_queue_url: str | None = None
+    #: The delays between those checks (seconds).
+    settle_backoff_seconds: tuple[int, ...] = (30, 60, 120, 240, 480, 870)
 
     @property
     def table_for_throttling(self) -> str:
@@ -235,6 +240,13 @@ def _edge(value: str) -> str:
     return value.strip()
 
 
+def _delays(value: str) -> tuple[int, ...]:
+    delays = _csv(value)
+    if not delays or not all(d.isdigit() and int(d) <= 900 for d in delays):
+        raise _Invalid()  # SQS delays a message by 15 minutes at most
+    return tuple(int(d) for d in delays)
+
+
 def _seconds(value: str) -> int:
     if not value.strip().isdigit():
         raise _Invalid()
@@ -270,6 +282,8 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], Any]]] = {
     "THROTTLE_OPEN_TIMES_PER_IP": ("open_times_per_ip", _limit),
     "THROTTLE_MISSES_PER_CONTACT": ("misses_per_contact", _limit),
     "TRUSTED_EDGE": ("trusted_edge", _edge),
+    "SETTLE_QUEUE_URL": ("settle_queue_url", _url),
+    "SETTLE_BACKOFF_SECONDS": ("settle_backoff_seconds", _delays),
 }
 _REQUIRED = ("OLIVER_SECRET_ID", "EVENT_BUS_NAME", "IDEMPOTENCY_TABLE_NAME", "EVENT_DLQ_URL")
 

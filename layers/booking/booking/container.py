@@ -28,6 +28,7 @@ from booking.throttle import VisitorThrottle
 
 if TYPE_CHECKING:
     from booking.service import BookingService
+    from booking.settle import SettleQueue
 
 #: AWS calls sit on the request path: fail fast and let our own policies decide what next.
 _AWS_CONFIG = Config(
@@ -187,6 +188,18 @@ def booking_service() -> BookingService:
         ),
         captcha=captcha(),
         count=telemetry.count,
+        settle_queue=settle_queue(),
+    )
+
+
+def settle_queue() -> SettleQueue | None:
+    config = settings()
+    if not config.settle_queue_url:
+        return None
+    from booking.settle import SettleQueue
+
+    return SettleQueue(
+        lambda: aws_client("sqs"), config.settle_queue_url, config.settle_backoff_seconds
     )
 
 

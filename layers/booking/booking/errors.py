@@ -188,6 +188,12 @@ class OutcomeUnknown(BookingError):
     message = "We could not confirm whether the booking was made; the practice will check."
     follow_up = True
 
+    def __init__(self, *, retry_after: int | None = None, settling: bool = False) -> None:
+        super().__init__(retry_after=retry_after)
+        #: A background check will end it (``booking.settle``): it announces the outcome, so no
+        #: ``Booking Failed`` now (staff would chase a booking that may well exist).
+        self.follow_up = not settling
+
 
 class ConfigurationError(BookingError):
     status, code = 503, "configuration_error"
@@ -228,3 +234,8 @@ class SignatureRejected(InvalidSignature):
         super().__init__()
         #: For the log only.
         self.reason = reason
+
+
+class CheckAgainLater(Exception):
+    """A background check of an unknown outcome could not finish (DynamoDB or SQS did not
+    answer): its message comes back, and it is made again."""

@@ -31,6 +31,7 @@ from booking.errors import (
     AmbiguousMatch,
     BookingError,
     BookingRejected,
+    CheckAgainLater,
     ClientNotFound,
     ConfigurationError,
     CreateOutcomeUnknown,
@@ -48,6 +49,7 @@ from booking.oliver import OliverClient, OliverGateway
 from booking.open_times import OpenTimes
 from booking.publisher import EventPublisher
 from booking.reconcile import Party, as_created, find_created
+from booking.settle import PendingOutcome, SettleQueue
 from booking.store import UnknownOutcomeMarkers
 from booking.submission import BookingResult, Channel, Request, Submission
 from booking.telemetry import logger
@@ -90,6 +92,7 @@ class BookingService:
         practice: Practice,
         captcha: CaptchaVerifier | None = None,
         count: Callable[[str], None] = lambda _name: None,
+        settle_queue: SettleQueue | None = None,
     ) -> None:
         self.oliver = oliver
         self.credentials = credentials
@@ -101,6 +104,8 @@ class BookingService:
         self.practice = practice
         self.captcha = captcha
         self.count = count
+        #: Where unknown outcomes are checked again later (None: staff are asked at once).
+        self.settle_queue = settle_queue
 
     def gateway(self, request_id: str, budget: Budget) -> OliverGateway:
         return OliverGateway(self.oliver, self.credentials, request_id, budget)
@@ -221,32 +226,101 @@ class BookingService:
                 raise
             raise NotMatched(self.practice.phone, cause=miss.code) from None
         party = _party(sub.booking)
-        since = parse_time(self.markers.since(key))
+        marker = self.markers.read(key)
+        if marker is not None and marker.receipt is not None:
+            # Found by the background check after an unknown outcome, and announced there.
+            return {"status": 201, "body": marker.receipt}
+        since = parse_time(marker.since) if marker is not None and not marker.failed else None
         if since is not None:
             found = find_created(sub.booking, party, since, oliver, self.open_times.slots)
             if found is not None:
-                self.markers.clear(key)
-                return self._booked(sub, key, found)
+                return self._booked(sub, key, found, settles=True)
         try:
             envelope = oliver.create_appointment(body)
         except CreateOutcomeUnknown:
             self.count("CreateOutcomeUnknown")
             window_start = since or sub.submitted_at
             found = find_created(sub.booking, party, window_start, oliver, self.open_times.slots)
-            if found is None:
-                if not self.markers.mark(key, iso(window_start)):
-                    self.count("UnknownOutcomeMarkerFailed")
-                raise OutcomeUnknown(retry_after=60) from None
-            return self._booked(sub, key, found)
+            if found is not None:
+                return self._booked(sub, key, found, settles=since is not None)
+            if since is not None:
+                raise OutcomeUnknown(retry_after=60, settling=True) from None  # checked already
+            raise OutcomeUnknown(retry_after=60, settling=self._check_later(sub, key)) from None
         except (SlotUnavailable, BookingRejected) as refused:
             if since is not None:
                 # An earlier attempt's create may have taken this very slot and the list not
-                # show it yet: the visitor may hold the appointment, so the outcome stays unknown.
-                raise OutcomeUnknown(retry_after=60) from None
+                # show it yet: the visitor may hold the appointment, so the outcome stays unknown
+                # (and the background check of that attempt will settle it).
+                raise OutcomeUnknown(retry_after=60, settling=True) from None
             raise self._refusal(sub.booking.slot_id or "", refused, oliver) from None
-        if since is not None:
-            self.markers.clear(key)
-        return self._booked(sub, key, envelope["data"])
+        return self._booked(sub, key, envelope["data"], settles=since is not None)
+
+    def _check_later(self, sub: Submission, key: str) -> bool:
+        """Mark the booking and queue its background check; whether that check will settle it."""
+        if not self.markers.mark(key, iso(sub.submitted_at)):
+            self.count("UnknownOutcomeMarkerFailed")
+            return False
+        if self.settle_queue is None:
+            return False
+        pending = PendingOutcome(
+            key=key,
+            booking=sub.booking.model_dump(mode="json", exclude_none=True),
+            channel=sub.channel.name,
+            webhook_source=sub.channel.webhook_source,
+            request_id=sub.request_id,
+            submitted_at=iso(sub.submitted_at),
+        )
+        if not self.settle_queue.schedule(pending):
+            self.count("SettleNotQueued")
+            return False
+        return True
+
+    # -- the background check of an unknown outcome (functions/settle) ----------------------------
+
+    def settle(self, pending: PendingOutcome, request_id: str, budget: Budget) -> str:
+        """One check of an unknown outcome: "booked" or "failed" when this check announced how
+        it ended, "later" when the next check is queued, "settled" when someone else ended it
+        (the visitor's retry). Raises when it cannot tell, so that the message comes back."""
+        marker = self.markers.read(pending.key)
+        if marker is None or marker.receipt is not None or marker.failed:
+            return "settled"
+        since = parse_time(marker.since)
+        assert since is not None  # written by mark()
+        booking = BookingRequest.model_validate(pending.booking)
+        sub = Submission(
+            booking=booking,
+            channel=Channel(name=pending.channel, webhook_source=pending.webhook_source),  # type: ignore[arg-type]
+            explicit_key=None,
+            request_id=pending.request_id,
+            submitted_at=parse_time(pending.submitted_at) or since,
+            budget=budget,
+        )
+        oliver = self.gateway(request_id, budget)
+        found = find_created(booking, _party(booking), since, oliver, self.open_times.slots)
+        if found is not None:
+            appointment = as_created(found)
+            claimed = self.markers.settle(pending.key, self._receipt(appointment))
+            if claimed is None:
+                raise CheckAgainLater()
+            if not claimed:
+                return "settled"
+            self.open_times.slot_taken(booking.slot_id)
+            self._publish_booked(sub, pending.key, appointment)
+            self.count("OutcomeSettledBooked")
+            return "booked"
+        assert self.settle_queue is not None  # a check is only queued where there is a queue
+        if self.settle_queue.has_check_after(pending):
+            if not self.settle_queue.schedule(pending.next_check()):
+                raise CheckAgainLater()
+            return "later"
+        claimed = self.markers.settle(pending.key, None)
+        if claimed is None:
+            raise CheckAgainLater()
+        if not claimed:
+            return "settled"
+        self._publish_failed(sub, pending.key, OutcomeUnknown())
+        self.count("OutcomeSettledFailed")
+        return "failed"
 
     def _refusal(self, slot_id: str, refused: BookingError, oliver: OliverGateway) -> BookingError:
         """Oliver refused the create: a taken slot whatever status it used (a 409 always is;
@@ -275,11 +349,17 @@ class BookingService:
             raise UpstreamError()
         return sub.booking.upstream_body(identity)
 
-    def _booked(self, sub: Submission, key: str, appointment: dict[str, Any]) -> dict[str, Any]:
+    def _booked(
+        self, sub: Submission, key: str, appointment: dict[str, Any], settles: bool = False
+    ) -> dict[str, Any]:
+        """The visitor's 201. ``settles``: the booking had an unknown outcome, and whoever settles
+        it first (this request or the background check) announces it."""
         appointment = as_created(appointment)
+        receipt = self._receipt(appointment)
         self.open_times.slot_taken(sub.booking.slot_id)
-        self._publish_booked(sub, key, appointment)
-        return {"status": 201, "body": self._receipt(appointment)}
+        if not settles or self.markers.settle(key, receipt) is not False:
+            self._publish_booked(sub, key, appointment)
+        return {"status": 201, "body": receipt}
 
     def _receipt(self, appointment: dict[str, Any]) -> dict[str, Any]:
         """The answer to a booking: what the visitor needs to know, nothing about the client."""

@@ -9,19 +9,37 @@ by return values (and counted by the caller), never raised.
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from booking.errors import CountersUnavailable
 
 MARKER_TTL_SECONDS = 24 * 60 * 60
 UNKNOWN_OUTCOME_PREFIX = "outcome-unknown#"
+#: The ``settled`` value of a marker whose booking was never found.
+FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Marker:
+    """A booking whose create may have reached Oliver without an answer."""
+
+    #: When the first attempt began: the lookup for the appointment starts there.
+    since: str
+    #: Once settled as booked, the receipt the visitor was never given (None while unsettled).
+    receipt: dict[str, Any] | None = None
+    #: Settled as failed: staff were asked to check; a new attempt may book afresh.
+    failed: bool = False
 
 
 class UnknownOutcomeMarkers:
     """Remembers bookings whose create may have reached Oliver without an answer, so that a
-    retry of the same booking looks for the appointment before creating it again."""
+    retry of the same booking looks for the appointment before creating it again, and so that
+    exactly one party announces how it ended (``settle``): the visitor's retry or the background
+    check (``booking.settle``), never both."""
 
     def __init__(self, dynamodb_client: Any, table_name: str) -> None:
         self._client = dynamodb_client
@@ -43,7 +61,8 @@ class UnknownOutcomeMarkers:
             return False
         return True
 
-    def since(self, key: str) -> str | None:
+    def read(self, key: str) -> Marker | None:
+        """The live marker of ``key``, or None (none, expired, or DynamoDB unreachable)."""
         try:
             answer = self._client.get_item(
                 TableName=self._table, Key=self._id(key), ConsistentRead=True
@@ -53,7 +72,32 @@ class UnknownOutcomeMarkers:
         item = answer.get("Item")
         if not item or int(item.get("expiration", {}).get("N", "0")) < time.time():
             return None
-        return str(item["since"]["S"])
+        settled = item.get("settled", {}).get("S")
+        receipt = json.loads(settled) if settled and settled != FAILED else None
+        return Marker(str(item["since"]["S"]), receipt, settled == FAILED)
+
+    def since(self, key: str) -> str | None:
+        marker = self.read(key)
+        return marker.since if marker is not None and marker.receipt is None else None
+
+    def settle(self, key: str, receipt: dict[str, Any] | None) -> bool | None:
+        """Record how the booking ended (its receipt, or None: failed). True when this call
+        settled it (so it announces the outcome), False when it was settled or gone already,
+        None when DynamoDB could not be asked."""
+        value = FAILED if receipt is None else json.dumps(receipt, separators=(",", ":"))
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=self._id(key),
+                UpdateExpression="SET settled = :value",
+                ConditionExpression="attribute_exists(id) AND attribute_not_exists(settled)",
+                ExpressionAttributeValues={":value": {"S": value}},
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return False
+        except Exception:
+            return None
+        return True
 
     def clear(self, key: str) -> bool:
         try:
