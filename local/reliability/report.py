@@ -96,7 +96,9 @@ SECTIONS = (
      "visitor submits the form again) once the fault is gone. Expected statuses are CONTRACT "
      "section 3: a create that may have reached upstream (5xx, timeout, dropped connection, "
      "unreadable 2xx) is never retried blindly but settled by a lookup; found is 201, not "
-     "found is 503 `outcome_unknown`, and the retry looks again before creating. Every "
+     "found is 503 `outcome_unknown` with no `Booking Failed` at once (a background check is "
+     "queued, and whoever settles it first, that check or the retry, announces it once), and "
+     "the retry looks again before creating. Every "
      "upstream error message carries a sentinel: upstream's words never reach the caller "
      "(booking_rejected answers our own sentence), and no answer carries the client's "
      "details."),

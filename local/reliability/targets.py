@@ -55,6 +55,7 @@ if TYPE_CHECKING:
 
 LAYER_DIR = REPO_ROOT / "layers" / "booking"
 FUNCTION_DIR = REPO_ROOT / "functions" / "api"
+SETTLE_FUNCTION_ID, SETTLE_QUEUE_ID = "SettleFunction", "SettleQueue"
 PRACTICE_TIMEZONE = "America/Chicago"  # the sandbox's practice (local/oliver_sandbox/seed.py)
 PRACTICE_TZ = ZoneInfo(PRACTICE_TIMEZONE)
 #: Jane Doe and her dog Rex in the sandbox's seeded practice: as a visitor types them into the
@@ -142,6 +143,8 @@ class AwsSide:
     table: str
     secret_id: str
     throttle_table: str
+    #: The settle queue (background checks of unknown outcomes); "" where there is none.
+    settle_url: str = ""
 
     def take_events(self, expected: int = 0, timeout: float = 3.0) -> list[dict[str, Any]]:
         """Events delivered on the bus (removed from the inspection queue): waits up to
@@ -196,10 +199,12 @@ class AwsSide:
                 self.sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
 
     def clear(self) -> None:
-        """Empty both queues, the idempotency table (records and unknown-outcome markers) and
+        """Empty the queues, the idempotency table (records and unknown-outcome markers) and
         the throttle table (visitor counters)."""
         self._drain(self.inbox_url)
         self._drain(self.dlq_url)
+        if self.settle_url:
+            self._drain(self.settle_url)
         for table in dict.fromkeys((self.table, self.throttle_table)):
             for page in self.dynamodb.get_paginator("scan").paginate(
                 TableName=table, ProjectionExpression="id"
@@ -339,6 +344,7 @@ class StackTarget:
             table=aws.IDEMPOTENCY_TABLE_NAME,
             secret_id=aws.OLIVER_SECRET_NAME,
             throttle_table=aws.THROTTLE_TABLE_NAME,
+            settle_url=aws.queue_url(stack.aws_url, aws.queue_name(SETTLE_QUEUE_ID)),
         )
         self._http = httpx.Client(timeout=40.0, limits=httpx.Limits(max_connections=100))
 
@@ -391,7 +397,11 @@ class InProcess:
         "PRACTICE_TIMEZONE", "PRACTICE_NAME", "PRACTICE_PHONE", "THROTTLE_TABLE_NAME",
         "THROTTLE_KEY_SECRET_ID", "THROTTLE_EXEMPT_CIDRS", "THROTTLE_BOOKINGS_PER_IP",
         "THROTTLE_OPEN_TIMES_PER_IP", "THROTTLE_MISSES_PER_CONTACT", "TRUSTED_EDGE",
+        "SETTLE_QUEUE_URL", "SETTLE_BACKOFF_SECONDS",
     )  # fmt: skip
+    #: In this process, background checks of unknown outcomes run when a scenario asks
+    #: (``settle_checks``), each as soon as it is queued: the delays are the scenario's to make.
+    SETTLE_BACKOFF = "0,0,0,0,0,0"
 
     def __init__(self, aws_url: str | None = None, *, name: str | None = None) -> None:
         self.aws_url = aws_url
@@ -408,6 +418,7 @@ class InProcess:
         self._log_level: int | None = None
         self._patched_count: Any = None
         self._aws_client_original: Any = None
+        self._settle_module: ModuleType | None = None
         self.sandbox: Sandbox
         self.aws: AwsSide
 
@@ -449,6 +460,7 @@ class InProcess:
                 dlq_url=aws.queue_url(self.aws_url, aws.DLQ_NAME),
                 inbox_url=aws.queue_url(self.aws_url, aws.INSPECTION_QUEUE_NAME),
                 secret_id=aws.OLIVER_SECRET_NAME,
+                settle_url=aws.queue_url(self.aws_url, aws.queue_name(SETTLE_QUEUE_ID)),
             )
         # As the template configures the function (its other variables keep their defaults),
         # with the scenarios' own address exempt from the per-IP throttle.
@@ -464,6 +476,8 @@ class InProcess:
             THROTTLE_EXEMPT_CIDRS=THROTTLE_EXEMPT_CIDRS,
             WEBHOOK_SOURCES=json.dumps(aws.DEMO_WEBHOOK_SOURCES),
             WEBHOOK_SECRET_ID=aws.WEBHOOK_SECRET_NAME,
+            SETTLE_QUEUE_URL=self.aws.settle_url,
+            SETTLE_BACKOFF_SECONDS=self.SETTLE_BACKOFF,
         )
         from booking import telemetry
 
@@ -516,6 +530,7 @@ class InProcess:
         secrets.create_secret(Name=aws.THROTTLE_KEY_SECRET_NAME, SecretString=aws.throttle_key())
         sqs = client("sqs")
         dlq_url = sqs.create_queue(QueueName=aws.DLQ_NAME)["QueueUrl"]
+        settle_url = sqs.create_queue(QueueName=aws.queue_name(SETTLE_QUEUE_ID))["QueueUrl"]
         inbox_url = sqs.create_queue(QueueName=aws.INSPECTION_QUEUE_NAME)["QueueUrl"]
         inbox_arn = sqs.get_queue_attributes(QueueUrl=inbox_url, AttributeNames=["QueueArn"])[
             "Attributes"
@@ -541,12 +556,21 @@ class InProcess:
                 BillingMode="PAY_PER_REQUEST",
             )
         self.aws = self._aws_side(
-            client, dlq_url=dlq_url, inbox_url=inbox_url, secret_id=secret_arn
+            client,
+            dlq_url=dlq_url,
+            inbox_url=inbox_url,
+            secret_id=secret_arn,
+            settle_url=settle_url,
         )
 
     @staticmethod
     def _aws_side(
-        client: Callable[[str], Any], *, dlq_url: str, inbox_url: str, secret_id: str
+        client: Callable[[str], Any],
+        *,
+        dlq_url: str,
+        inbox_url: str,
+        secret_id: str,
+        settle_url: str,
     ) -> AwsSide:
         return AwsSide(
             sqs=client("sqs"),
@@ -558,6 +582,7 @@ class InProcess:
             table=aws.IDEMPOTENCY_TABLE_NAME,
             secret_id=secret_id,
             throttle_table=aws.THROTTLE_TABLE_NAME,
+            settle_url=settle_url,
         )
 
     def __exit__(self, *_: object) -> None:
@@ -630,6 +655,45 @@ class InProcess:
         return container.aws_client(service)
 
     # -- invocations
+
+    def settle_checks(self) -> int:
+        """Run the settle function (functions/settle) on the checks queued before this call, one
+        message per invocation as its event source mapping does; how many it took. A check it
+        queues is left for the next call; one it could not finish stays on the queue. (With the
+        local stack's AWS, its own SettleFunction takes them instead.)"""
+        if self._settle_module is None:
+            spec = importlib.util.spec_from_file_location(
+                "_reliability_settle", REPO_ROOT / "functions" / "settle" / "app.py"
+            )
+            assert spec is not None and spec.loader is not None
+            self._settle_module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(self._settle_module)
+        from local.api_gateway import LambdaContext
+        from local.notifications import failed_ids, sqs_event
+        from local.template import Template
+
+        queue_url = self.aws.settle_url
+        sqs = self.aws.sqs
+        waiting = sqs.get_queue_attributes(
+            QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+        )["Attributes"]["ApproximateNumberOfMessages"]
+        function = Template().function(SETTLE_FUNCTION_ID)
+        taken = 0
+        for _ in range(int(waiting)):
+            messages = sqs.receive_message(
+                QueueUrl=queue_url, MaxNumberOfMessages=1, AttributeNames=["All"]
+            ).get("Messages", [])
+            if not messages:
+                break
+            event = sqs_event(messages, f"arn:aws:sqs:{aws.REGION}:{aws.ACCOUNT_ID}:settle")
+            try:
+                result = self._settle_module.lambda_handler(event, LambdaContext(function))
+            except Exception:
+                result = None
+            taken += 1
+            if not failed_ids(result, messages):
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=messages[0]["ReceiptHandle"])
+        return taken
 
     def handler_copies(self, count: int) -> list[Callable[[dict[str, Any], Any], Any]]:
         """``count`` separately imported copies of the API function's module: each has its own

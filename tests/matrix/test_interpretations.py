@@ -25,7 +25,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -636,6 +636,41 @@ def test_a_retry_before_the_list_shows_the_booking_is_still_outcome_unknown(worl
     again = world.book(slot)
     assert (again.status, again.code) == (503, "outcome_unknown"), again.body
     assert world.oliver.state()["appointments_created"] == 1
+
+
+def test_a_create_whose_answer_is_lost_is_announced_once_by_the_background_check(
+    world: World,
+) -> None:
+    # The make-dev scenario: the list shows a booking late, and nobody submits again
+    delay = 5 * LIST_DELAY  # time for a first check before the list shows it
+    world.interpret(
+        replace(WORST_CASE, settings={**WORST_CASE.settings, "list_delay_seconds": delay})
+    )
+    (slot,) = world.slots(1)
+    world.oliver.drop_next_create()
+    first = world.book(slot)
+    dropped = time.monotonic()
+    assert (first.status, first.code) == (503, "outcome_unknown"), first.body
+    # Nobody is told yet (the booking may well exist), and the first check, before the list
+    # shows it, queues the next one
+    assert world.target.aws.take_events(timeout=0) == []
+    assert world.target.settle_checks() == 1
+    assert world.target.aws.take_events(timeout=0) == []
+
+    time.sleep(max(0.0, delay - (time.monotonic() - dropped)) + 0.05)
+    assert world.target.settle_checks() == 1
+
+    events = world.target.aws.take_events(expected=1, timeout=2)
+    assert [e["detail-type"] for e in events] == ["Appointment Booked"]
+    (appointment,) = world.oliver.state()["appointments"]
+    assert str(events[0]["detail"]["appointment"]["id"]) == str(appointment["id"])
+    # Nothing is left to check, and the visitor who comes back gets the receipt of that booking
+    assert world.target.settle_checks() == 0
+    again = world.book(slot)
+    assert_receipt(again, slot, "Rex", WORST_CASE.zone)
+    assert str(again.body["data"]["id"]) == str(appointment["id"])
+    assert world.oliver.state()["appointments_created"] == 1
+    assert world.target.aws.take_events(timeout=0) == []
 
 
 # -- the practice's zone, slot length and horizon --------------------------------------------------

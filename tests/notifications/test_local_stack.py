@@ -24,6 +24,7 @@ pytestmark = pytest.mark.integration
 CAPTCHA_TOKEN = "XXXX.DUMMY.TOKEN.XXXX"  # Cloudflare's documented dummy token
 # Long enough for three bookings on a loaded CI machine before the first follow-up is due.
 GRACE_SECONDS = 8
+SETTLE_STEPS = "1,1,1,1,1,1"
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +36,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
             f"FOLLOW_UP_DELAY_SECONDS={GRACE_SECONDS}",
             "--env",
             "THROTTLE_MISSES_PER_CONTACT=100000/60",
+            # Background checks of unknown outcomes a second apart (deployed: 30 s to 30 min).
+            "--env",
+            f"SETTLE_BACKOFF_SECONDS={SETTLE_STEPS}",
         ),
     )
     local_stack.start()
@@ -127,3 +131,37 @@ def test_an_unmatched_booking_is_one_staff_task_unless_the_visitor_books_within_
     assert len(stack.sandbox_staff_tasks()) == tasks_before + 1
     lines = [json.loads(line) for line in stack.log_text().splitlines() if line.startswith("{")]
     assert not any("zed@example.org" in json.dumps(line) for line in lines)
+
+
+def test_a_create_whose_answer_is_lost_ends_as_one_booking_and_one_email(
+    stack: LocalStack,
+) -> None:
+    # The list shows a booking late and the create's answer never comes back
+    stack.sandbox_settings(list_delay_seconds=3)
+    try:
+        stack.sandbox_faults([{"method": "POST", "path": "/appointments", "action": "reset_after"}])
+        emails_before = set(stack.sent_emails())
+        created_before = stack.sandbox_state()["appointments_created"]
+        answer = book(
+            stack,
+            slot(stack, days_ahead=4, index=1)["uuid"],
+            first_name="Jane",
+            last_name="Doe",
+            email="jane@example.com",
+            patient_name="Rex",
+        )
+        assert answer.status_code == 503, answer.text
+        assert answer.json()["code"] == "outcome_unknown"
+
+        # Then the settle function finds it once the list shows it, and announces it once
+        settled = wait_for(lambda: '"outcome":"booked"' in stack.log_text())
+        assert settled, stack.log_tail(40)
+        new = wait_for(lambda: set(stack.sent_emails()) - emails_before)
+        time.sleep(2)  # later checks (none should be left) and nothing else arrives
+        assert len(new) == len(set(stack.sent_emails()) - emails_before) == 1
+        assert stack.sandbox_state()["appointments_created"] == created_before + 1
+        log = stack.log_text()
+        assert log.count('"outcome":"booked"') == 1
+        assert '"outcome":"failed"' not in log
+    finally:
+        stack.sandbox_settings(list_delay_seconds=0)

@@ -211,9 +211,7 @@ FUNCTIONS = {
     "PageFunction",
     "TokenRefresherFunction",
     "SettleFunction",
-} | {
-    f"{c}Function" for c in CONSUMERS
-}
+} | {f"{c}Function" for c in CONSUMERS}
 SQS_POLLER_ACTIONS = {
     "sqs:ChangeMessageVisibility",
     "sqs:ChangeMessageVisibilityBatch",
@@ -434,9 +432,7 @@ def test_the_settle_queue_feeds_its_function_one_check_at_a_time_and_parks_what_
     timeout = resources["SettleFunction"]["Properties"]["Timeout"]
     assert queue["VisibilityTimeout"] >= 6 * timeout
     alarm = resources["SettleDeadLetterAlarm"]["Properties"]
-    assert alarm["Dimensions"][0]["Value"] == {
-        "Fn::GetAtt": ["SettleDeadLetterQueue", "QueueName"]
-    }
+    assert alarm["Dimensions"][0]["Value"] == {"Fn::GetAtt": ["SettleDeadLetterQueue", "QueueName"]}
 
 
 def test_tables_are_only_read_and_written_item_by_item(transformed: dict[str, Any]) -> None:
