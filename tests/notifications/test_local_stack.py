@@ -25,6 +25,12 @@ CAPTCHA_TOKEN = "XXXX.DUMMY.TOKEN.XXXX"  # Cloudflare's documented dummy token
 # Long enough for three bookings on a loaded CI machine before the first follow-up is due.
 GRACE_SECONDS = 8
 SETTLE_STEPS = "1,1,1,1,1,1"
+JANE_BOOKS_REX = {
+    "first_name": "Jane",
+    "last_name": "Doe",
+    "email": "jane@example.com",
+    "patient_name": "Rex",
+}
 
 
 @pytest.fixture(scope="module")
@@ -75,14 +81,7 @@ def test_booking_rex_for_jane_writes_exactly_one_email_with_the_right_invitation
     stack: LocalStack,
 ) -> None:
     before = set(stack.sent_emails())
-    answer = book(
-        stack,
-        slot(stack, days_ahead=2, index=0)["uuid"],
-        first_name="Jane",
-        last_name="Doe",
-        email="jane@example.com",
-        patient_name="Rex",
-    )
+    answer = book(stack, slot(stack, days_ahead=2, index=0)["uuid"], **JANE_BOOKS_REX)
     assert answer.status_code == 201, answer.text
     receipt = answer.json()["data"]
     new = wait_for(lambda: set(stack.sent_emails()) - before)
@@ -142,14 +141,7 @@ def test_a_create_whose_answer_is_lost_ends_as_one_booking_and_one_email(
         stack.sandbox_faults([{"method": "POST", "path": "/appointments", "action": "reset_after"}])
         emails_before = set(stack.sent_emails())
         created_before = stack.sandbox_state()["appointments_created"]
-        answer = book(
-            stack,
-            slot(stack, days_ahead=4, index=1)["uuid"],
-            first_name="Jane",
-            last_name="Doe",
-            email="jane@example.com",
-            patient_name="Rex",
-        )
+        answer = book(stack, slot(stack, days_ahead=4, index=1)["uuid"], **JANE_BOOKS_REX)
         assert answer.status_code == 503, answer.text
         assert answer.json()["code"] == "outcome_unknown"
 
