@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import base64
 import copy
+import functools
 import importlib
 import json
 import sys
 import time
 import uuid
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +22,8 @@ import boto3
 import pytest
 import respx
 from moto import mock_aws
+from moto.backends import get_backend
+from moto.core.models import DEFAULT_ACCOUNT_ID
 
 ROOT = Path(__file__).resolve().parents[2]
 for path in (ROOT / "layers" / "booking", ROOT / "functions" / "api"):
@@ -84,44 +88,167 @@ def client(service: str) -> Any:
     return _CLIENTS[service]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _one_user_agent_feature_per_client() -> Iterator[None]:
+    """Powertools registers a User-Agent handler on a boto3 client each time a provider is built
+    with it (``SecretsProvider``, ``DynamoDBPersistenceLayer``). A Lambda container builds them
+    once; the unit tests build them again after every ``container.reset()`` while
+    ``booking.container`` keeps its boto3 clients for the session, so the handlers piled up: late
+    in the suite every AWS call ran hundreds of them (several seconds of the suite's CPU). Here a
+    client gets each feature once, as in one container: the header it sends is production's."""
+    from aws_lambda_powertools.shared import user_agent
+
+    register = user_agent.register_feature_to_client
+    features: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
+
+    def register_once(client: Any, feature: str) -> None:
+        try:
+            known = features.setdefault(client, set())
+        except TypeError:  # not a client (no weak reference): Powertools' own handling
+            register(client=client, feature=feature)
+            return
+        if feature not in known:
+            known.add(feature)
+            register(client=client, feature=feature)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(user_agent, "register_feature_to_client", register_once)
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _event_paths_parsed_once() -> Iterator[None]:
+    """moto delivers each event to a rule's target through its input transformer, parsing the
+    same eight JSONPath expressions (``$.detail-type``, ``$.source``, ...) with ``jsonpath_ng``
+    every time: about 8 ms of CPU per event delivered to the inbox. A parsed expression is an
+    immutable tree that ``find`` only reads, so the parses are memoized; nothing else changes."""
+    from jsonpath_ng import ext
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ext, "parse", functools.lru_cache(maxsize=256)(ext.parse))
+        yield
+
+
+#: moto's account and region for the credentials the ``aws`` fixture sets.
+ACCOUNT = DEFAULT_ACCOUNT_ID
+
+
+def _moto(service: str) -> Any:
+    """The backend of the running ``mock_aws()`` behind a service, in ACCOUNT and REGION."""
+    return get_backend(service)[ACCOUNT][REGION]  # type: ignore[call-overload]
+
+
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
+    """Fresh AWS for one test, in-process behind moto: the Oliver and throttle-key secrets, the
+    ``bookings`` bus whose rule ``all`` sends every event to the ``inbox`` queue (read back with
+    ``Aws.events``), the ``parked`` dead-letter queue and the ``idempotency`` table.
+
+    The test's own code talks to these through boto3 as production does. The fixture builds them
+    by calling moto's backends directly, with the arguments moto's own request handlers pass for
+    the same API calls (CreateSecret, CreateEventBus, CreateQueue, PutRule, PutTargets,
+    CreateTable): a round trip through botocore and moto's parsing costs 3-10 ms of CPU, and eight
+    of them were most of a handler test's cost. Each test still gets a fresh ``mock_aws()``, so
+    nothing is shared between tests (the Oliver secret has one version, the queues are empty).
+    moto is pinned in pyproject.toml; a moto whose backend signatures change fails here, loudly,
+    at the first test.
+
+    SQS long polls (the replay's ``WaitTimeSeconds``) do not wait in real time either: see
+    ``_sqs_long_polls_on_a_virtual_clock``."""
     for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     with mock_aws():
-        secrets = client("secretsmanager")
-        arn = secrets.create_secret(
-            Name="booking/oliver",
-            SecretString=json.dumps({"token": TOKEN, "location_id": LOCATION}),
-        )["ARN"]
-        secrets.create_secret(Name="booking/throttle-key", SecretString=THROTTLE_KEY)
-        events = client("events")
-        events.create_event_bus(Name="bookings")
-        sqs = client("sqs")
-        dlq = sqs.create_queue(QueueName="parked")["QueueUrl"]
-        inbox = sqs.create_queue(QueueName="inbox")["QueueUrl"]
-        inbox_arn = sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
+        _sqs_long_polls_on_a_virtual_clock(monkeypatch)
+        arn = _create_secret(
+            "booking/oliver", json.dumps({"token": TOKEN, "location_id": LOCATION})
+        )
+        _create_secret("booking/throttle-key", THROTTLE_KEY)
+        events = _moto("events")
+        events.create_event_bus(name="bookings")
+        sqs = _moto("sqs")
+        sqs.create_queue("parked")
+        inbox = sqs.create_queue("inbox")
         events.put_rule(
-            Name="all",
-            EventBusName="bookings",
-            EventPattern=json.dumps({"source": [{"prefix": ""}]}),
+            "all",
+            event_bus_arn="bookings",
+            event_pattern=json.dumps({"source": [{"prefix": ""}]}),
         )
-        events.put_targets(
-            Rule="all", EventBusName="bookings", Targets=[{"Id": "inbox", "Arn": inbox_arn}]
+        events.put_targets("all", "bookings", [{"Id": "inbox", "Arn": inbox.queue_arn}])
+        _moto("dynamodb").create_table(
+            "idempotency",
+            schema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            throughput=None,
+            attr=[{"AttributeName": "id", "AttributeType": "S"}],
+            global_indexes=[],
+            indexes=[],
+            streams=None,
+            billing_mode="PAY_PER_REQUEST",
+            sse_specification=None,
+            tags=[],
+            deletion_protection_enabled=False,
+            warm_throughput=None,
         )
-        dynamodb = client("dynamodb")
-        dynamodb.create_table(
-            TableName="idempotency",
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
+        # The URLs CreateQueue answers: the SQS endpoint, the account, the queue's name.
+        endpoint = client("sqs").meta.endpoint_url.rstrip("/")
+        dlq_url, inbox_url = (f"{endpoint}/{ACCOUNT}/{name}" for name in ("parked", "inbox"))
+        yield Aws(
+            arn,
+            "bookings",
+            "idempotency",
+            dlq_url,
+            inbox_url,
+            client("sqs"),
+            client("secretsmanager"),
         )
-        yield Aws(arn, "bookings", "idempotency", dlq, inbox, sqs, secrets)
+
+
+def _create_secret(name: str, value: str) -> str:
+    """CreateSecret as moto's handler runs it (botocore fills ClientRequestToken with a fresh
+    UUID, so does this); the secret's ARN."""
+    answer = _moto("secretsmanager").create_secret(
+        name=name,
+        secret_string=value,
+        secret_binary=None,
+        description="",
+        tags=[],
+        kms_key_id=None,
+        client_request_token=str(uuid.uuid4()),
+        replica_regions=[],
+        force_overwrite=False,
+    )
+    return str(json.loads(answer)["ARN"])
+
+
+def _sqs_long_polls_on_a_virtual_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An SQS long poll (ReceiveMessage with ``WaitTimeSeconds``) that finds no visible message
+    makes moto block on a condition for the whole wait: no other thread sends in a unit test, so
+    it always waits it out (the replay's 1 s poll on an emptied queue cost every replay test 1-2 s
+    of wall time). Here moto's SQS reads a clock that such a wait moves forward instead of
+    sleeping: the poll returns what it would have returned after the wait, messages become
+    visible again (visibility timeouts, delays) exactly when they would have, and only the real
+    seconds are saved. The clock starts at real time for each test, with its own ``mock_aws()``."""
+    from moto.sqs import models as sqs_models
+
+    ahead = 0.0
+    real_unix_time = sqs_models.unix_time
+
+    def unix_time(dt: Any = None) -> float:
+        return real_unix_time(dt) if dt is not None else real_unix_time() + ahead
+
+    def unix_time_millis(dt: Any = None) -> float:
+        return unix_time(dt) * 1000.0
+
+    def wait_for_messages(queue: Any, timeout: int) -> None:
+        nonlocal ahead
+        if not queue.messages:
+            ahead += timeout
+
+    monkeypatch.setattr(sqs_models, "unix_time", unix_time)
+    monkeypatch.setattr(sqs_models, "unix_time_millis", unix_time_millis)
+    monkeypatch.setattr(sqs_models.Queue, "wait_for_messages", wait_for_messages)
 
 
 @pytest.fixture
@@ -219,6 +346,46 @@ def created(appointment_id: int = 501, **extra: Any) -> dict[str, Any]:
         **extra,
     }
     return {"success": True, "data": data, "message": "Appointment created successfully"}
+
+
+class BackoffClock:
+    """What ``booking.oliver``, ``booking.publisher`` and ``booking.budget`` see as ``time`` in
+    unit tests: a retry's backoff is recorded in ``slept`` and moves this clock forward instead of
+    being slept. ``time()`` and ``monotonic()`` are the real clocks plus every wait so far, so a
+    budget still shrinks by each wait (a retry the invocation's time does not allow is still not
+    made) and a ``Retry-After`` date is still read against the clock that waited. Everything else
+    is the real ``time`` module. Only these modules are given it: the global ``time.sleep`` (moto,
+    botocore, httpx, the tests' own waits) is untouched."""
+
+    def __init__(self) -> None:
+        self.slept: list[float] = []
+        self.ahead = 0.0
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.ahead += seconds
+
+    def time(self) -> float:
+        return time.time() + self.ahead
+
+    def monotonic(self) -> float:
+        return time.monotonic() + self.ahead
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+
+@pytest.fixture(autouse=True)
+def backoff(monkeypatch: pytest.MonkeyPatch) -> BackoffClock:
+    """Retry backoff without the real seconds (8 s of the unit suite's wall time otherwise): see
+    ``BackoffClock``. A test asserts the waits with this fixture's ``slept``, or puts its own
+    clock in place (``monkeypatch.setattr(oliver, "time", ...)``) on top of this one."""
+    from booking import budget, oliver, publisher
+
+    clock = BackoffClock()
+    for module in (oliver, publisher, budget):
+        monkeypatch.setattr(module, "time", clock)
+    return clock
 
 
 @dataclass
