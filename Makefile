@@ -25,9 +25,11 @@ dev: $(STAMP)
 ## make test: unit, integration (real local stack) and browser tests
 ## Independent suites run in parallel (pytest-xdist; each worker starts its own local stack).
 ## Three workers on two cores: much of the suite waits on sockets, subprocesses and the browser.
+## A run starts dozens of Python processes (local stacks, bench launches, each xdist worker):
+## they may cache their bytecode even where PYTHONDONTWRITEBYTECODE is set for the shell.
 TEST_WORKERS ?= 3
 test: $(STAMP)
-	$(PY) -m pytest -n $(TEST_WORKERS)
+	env -u PYTHONDONTWRITEBYTECODE $(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 test-unit: $(STAMP)
 	$(PY) -m pytest tests/unit

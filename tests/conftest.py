@@ -75,3 +75,16 @@ def pytest_runtest_makereport(
     local_stack = funcargs.get("stack") or funcargs.get("fresh_sandbox")
     if report.failed and local_stack is not None:
         report.sections.append(("local stack log (tail)", local_stack.log_tail(80)))
+
+
+#: Suites that start a costly session fixture of their own run on one xdist worker each
+#: (``--dist loadgroup`` in the Makefile): the reliability suite's local stack is then started
+#: once, not once per worker. Everything else is spread over the workers test by test.
+ONE_WORKER_SUITES = ("reliability",)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        suite = item.path.relative_to(REPO_ROOT / "tests").parts[0]
+        if suite in ONE_WORKER_SUITES:
+            item.add_marker(pytest.mark.xdist_group(suite))
