@@ -29,7 +29,7 @@ dev: $(STAMP)
 ## they may cache their bytecode even where PYTHONDONTWRITEBYTECODE is set for the shell.
 TEST_WORKERS ?= 3
 test: $(STAMP)
-	env -u PYTHONDONTWRITEBYTECODE $(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup
+	env -u PYTHONDONTWRITEBYTECODE $(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal
 
 test-unit: $(STAMP)
 	$(PY) -m pytest tests/unit

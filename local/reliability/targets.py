@@ -414,7 +414,6 @@ class InProcess:
         self._spec: Any = None
         self._module: ModuleType | None = None
         self._copies: list[str] = []
-        self._imported_app = False
         self._log_level: int | None = None
         self._patched_count: Any = None
         self._aws_client_original: Any = None
@@ -492,10 +491,10 @@ class InProcess:
             self.counts[name] += 1
 
         telemetry.count = count  # the service is given this when the container builds it
-        # An ``app`` imported here binds the patched ``count``: forget it on exit so that later
-        # users of this process (the unit tests) import it afresh.
-        self._imported_app = "app" not in sys.modules
-        self._module = importlib.import_module("app")
+        # A copy of the function's module of its own, imported now so that it binds the patched
+        # ``count`` (an ``app`` another test of this process imported earlier binds the real one).
+        self.handler_copies(1)
+        self._module = sys.modules[self._copies[-1]]
         self.cold_start()
 
     def _start_moto(self) -> None:
@@ -596,8 +595,6 @@ class InProcess:
                 telemetry.logger.setLevel(self._log_level)
         for name in self._copies:
             sys.modules.pop(name, None)
-        if self._imported_app:
-            sys.modules.pop("app", None)
         if self._module is not None:
             from booking import container
 
