@@ -344,14 +344,16 @@ def test_after_five_misses_a_contact_is_held_for_review_without_any_lookup(
     assert [e["reason"] for e in failed] == ["held_for_review"]
 
 
-def test_a_hundred_misses_are_one_follow_up(
+def test_many_misses_at_one_contact_are_one_follow_up(
     invoke: Any, create: Any, aws: Any, reconfigure: Any
 ) -> None:
+    # (With the limits lifted, so that every guess is looked up and announced.)
     reconfigure(THROTTLE_MISSES_PER_CONTACT="1000/3600", THROTTLE_BOOKINGS_PER_IP="1000/600")
-    for guess in range(100):
+    guesses = 30
+    for guess in range(guesses):
         invoke(booking_event({**JANE_BOOKS_REX, "patient_name": f"Pet {guess}"}))
     failed = events_of(aws, "Booking Failed")
-    assert len(failed) == 100
+    assert len(failed) == guesses
     assert {e["reason"] for e in failed} == {"not_matched"}
     assert len({e["event_id"] for e in failed}) == 1
 
