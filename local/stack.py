@@ -230,13 +230,20 @@ class LocalStack:
 
     def clear_idempotency(self) -> int:
         """Delete every idempotency record (so a test's booking is not a replay of another's)."""
+        return self._clear_table(aws.IDEMPOTENCY_TABLE_NAME)
+
+    def clear_counters(self) -> int:
+        """Delete every visitor counter (so a test starts with every visitor's limits unused)."""
+        return self._clear_table(aws.THROTTLE_TABLE_NAME)
+
+    def _clear_table(self, table: str) -> int:
         dynamodb = self.client("dynamodb")
         deleted = 0
         for page in dynamodb.get_paginator("scan").paginate(
-            TableName=aws.IDEMPOTENCY_TABLE_NAME, ProjectionExpression="id"
+            TableName=table, ProjectionExpression="id"
         ):
             for item in page.get("Items", []):
-                dynamodb.delete_item(TableName=aws.IDEMPOTENCY_TABLE_NAME, Key={"id": item["id"]})
+                dynamodb.delete_item(TableName=table, Key={"id": item["id"]})
                 deleted += 1
         return deleted
 
