@@ -102,7 +102,11 @@ class LocalStack:
         return command + list(self.extra_args)
 
     def start(self) -> LocalStack:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
+        # The functions' configuration is the template's (and ``--env``): none of it is inherited
+        # from whatever this process has set (a test harness that configured a function here
+        # must not reconfigure the stack's, e.g. with its own backoff or cache times).
+        inherited = {k: v for k, v in os.environ.items() if k not in _function_variables()}
+        env = {**inherited, "PYTHONUNBUFFERED": "1", **self.env}
         env.pop("AWS_PROFILE", None)
         started = time.monotonic()
         with self.log_path.open("ab") as log:
@@ -286,3 +290,14 @@ class LocalStack:
     def sandbox_reset(self) -> None:
         """Back to the seeded practice: no appointments, no faults, default settings."""
         self._control("POST", "reset", {})
+
+
+def _function_variables() -> frozenset[str]:
+    """Every variable the functions' configuration reads (booking.config, booking.notify)."""
+    layer = str(REPO_ROOT / "layers" / "booking")
+    if layer not in sys.path:
+        sys.path.insert(0, layer)
+    from booking.config import _VARIABLES as BOOKING_VARIABLES
+    from booking.notify.settings import VARIABLES as NOTIFY_VARIABLES
+
+    return frozenset(BOOKING_VARIABLES) | frozenset(NOTIFY_VARIABLES)
