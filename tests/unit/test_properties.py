@@ -75,7 +75,7 @@ LIKELY = st.fixed_dictionaries(
     lambda core: st.dictionaries(KEYS, VALUES, max_size=4).map(lambda extra: {**core, **extra})
 )
 SETTINGS = settings(
-    max_examples=40,
+    max_examples=25,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
