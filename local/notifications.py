@@ -31,6 +31,9 @@ from local import aws
 
 Invoke = Callable[[dict[str, Any]], Any]
 RETRY_SECONDS = 1
+#: Each receive waits this long for a message (SQS returns as soon as one arrives): an idle stack
+#: then asks each queue a few times a minute, not every second.
+POLL_SECONDS = 10
 
 
 def sqs_event(messages: Sequence[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
@@ -136,14 +139,14 @@ class QueueFeeder:
         self._thread.start()
 
     def stop(self) -> None:
+        # Not joined through a long poll: the thread is a daemon, and the emulation it polls is
+        # stopped next (which ends the poll).
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
 
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                self.poll_once(wait_seconds=1)
+                self.poll_once(wait_seconds=POLL_SECONDS)
             except Exception:  # the emulation is going away, or a passing hiccup
                 if self._stop.wait(1):
                     return
