@@ -12,7 +12,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from booking import container
+from booking import container, snapstart
 from booking.deliveries import receive
 from booking.errors import (
     BookingError,
@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 
 app = APIGatewayHttpResolver()
 container.prime()
+snapstart.install(before_snapshot=container.prime, after_restore=container.after_restore)
 #: On every answer: bookings carry personal data, and no answer is anything but what it says.
 SECURITY_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 

@@ -622,12 +622,25 @@ def test_unknown_paths_and_methods_reach_the_function(transformed: dict[str, Any
     ]
     assert integration["type"] == "aws_proxy"
     assert integration["payloadFormatVersion"] == "2.0"
-    assert "${ApiFunction.Arn}" in integration["uri"]["Fn::Sub"]
+    # The function's published version, through its alias (which SnapStart needs)
+    assert "${ApiFunctionAliaslive}" in integration["uri"]["Fn::Sub"]
     # API Gateway may invoke the function for any route of the API (the permission covers them all).
     permission = transformed["Resources"]["ApiFunctionCatchAllPermission"]["Properties"]
     arn, variables = permission["SourceArn"]["Fn::Sub"]
     assert arn.endswith(":${__ApiId__}/${__Stage__}/*")
     assert variables["__ApiId__"] == {"Ref": "HttpApi"}
+
+
+def test_snapstart_is_a_parameter_that_turns_it_on_for_the_api_function_only(
+    template: dict[str, Any], transformed: dict[str, Any]
+) -> None:
+    assert template["Parameters"]["SnapStart"]["Default"] == "off"
+    api = transformed["Resources"]["ApiFunction"]["Properties"]
+    assert api["SnapStart"] == {"ApplyOn": {"Fn::If": ["SnapStartOn", "PublishedVersions", "None"]}}
+    alias = transformed["Resources"]["ApiFunctionAliaslive"]["Properties"]
+    assert alias["FunctionName"] == {"Ref": "ApiFunction"}
+    others = set(_resources(transformed, "AWS::Lambda::Function")) - {"ApiFunction"}
+    assert not [f for f in others if "SnapStart" in transformed["Resources"][f]["Properties"]]
 
 
 def test_replay_function_has_no_route(template: dict[str, Any]) -> None:

@@ -221,14 +221,28 @@ def prime() -> None:
     import phonenumbers  # noqa: F401 - most forms carry a phone; its import is the slow part
 
 
+def after_restore() -> None:
+    """A container restored from a SnapStart snapshot (``booking.snapstart``): new connections,
+    secrets and token read again at first use, new random state; the clients and everything
+    imported are kept, and the adapters are built again at once (cheap: nothing is imported)."""
+    import random
+
+    random.seed()
+    if http_client.cache_info().currsize:
+        http_client().close()
+    reset()
+    prime()
+
+
 def budget(context: Any) -> Budget:
     return Budget.from_context(context)
 
 
 def reset() -> None:
     """Forget everything built so far: what is built next follows the current environment. For
-    harnesses that start a new "container" in the same process (tests, the local stack); on
-    Lambda a container's environment never changes, so nothing on the hot path calls this."""
+    harnesses that start a new "container" in the same process (tests, the local stack), and
+    for a container restored from a SnapStart snapshot (``after_restore``); nothing on the hot
+    path calls this."""
     get_settings.cache_clear()
     for factory in (
         http_client,
