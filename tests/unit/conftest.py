@@ -404,6 +404,19 @@ class Context:
 EVENTS = ROOT / "events"
 
 
+def function_module(directory: str, name: str) -> Any:
+    """A function's ``app.py`` (functions/<directory>), imported afresh as its own module
+    ``name``: every function's module is called ``app``, and the API function's is imported
+    as that already."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, ROOT / "functions" / directory / "app.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def http_event(
     method: str,
     path: str,

@@ -4,24 +4,16 @@ aside (logged and counted) rather than retried forever. AWS behind moto."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from typing import Any
 
 import pytest
-from conftest import ROOT, Context, CurrentStdout
+from conftest import Context, CurrentStdout, function_module
 
 
 @pytest.fixture
 def replay(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Any:
-    # Its own module name: the API function's module is also called `app`.
-    spec = importlib.util.spec_from_file_location(
-        "replay_app", ROOT / "functions" / "replay" / "app.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return function_module("replay", "replay_app")
 
 
 def park(aws: Any, body: str) -> None:

@@ -8,14 +8,13 @@ times out after sending, so its outcome is unknown."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from typing import Any
 
 import httpx
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
-from conftest import API, ROOT, Context, CurrentStdout, booking_event, listed
+from conftest import API, Context, CurrentStdout, booking_event, function_module, listed
 from test_reconcile import appointments_listed, assert_error, markers, row
 
 #: Short steps for the tests; the template's default is 30 s, 1, 2, 4, 8 and 14.5 minutes.
@@ -37,14 +36,7 @@ def settle_queue(aws: Any, reconfigure: Any) -> str:
 
 @pytest.fixture
 def settle_function(settle_queue: str) -> Any:
-    # Its own module name: the API function's module is also called `app`.
-    spec = importlib.util.spec_from_file_location(
-        "settle_app", ROOT / "functions" / "settle" / "app.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return function_module("settle", "settle_app")
 
 
 @pytest.fixture

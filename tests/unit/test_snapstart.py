@@ -7,7 +7,6 @@ The runtime's ``snapshot_restore_py`` is replaced by a module that records what 
 
 from __future__ import annotations
 
-import importlib.util
 import random
 import sys
 import types
@@ -15,7 +14,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from conftest import JANE_BOOKS_REX, ROOT, booking_event, created
+from conftest import JANE_BOOKS_REX, booking_event, created, function_module
 
 
 class HookModule(types.ModuleType):
@@ -43,13 +42,7 @@ def runtime_hooks(monkeypatch: pytest.MonkeyPatch) -> HookModule:
 @pytest.fixture
 def api_function(env: dict[str, str], runtime_hooks: HookModule) -> Any:
     """The API function's module, imported as Lambda's init would (with the hook module there)."""
-    spec = importlib.util.spec_from_file_location(
-        "snapstart_api_app", ROOT / "functions" / "api" / "app.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return function_module("api", "snapstart_api_app")
 
 
 @pytest.fixture
