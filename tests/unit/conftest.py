@@ -12,7 +12,7 @@ import sys
 import time
 import uuid
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -550,6 +550,42 @@ CONTRACT_VARIABLES = (
     "DEFAULT_PHONE_REGION",
     "AWS_ENDPOINT_URL",
 )
+
+
+def assert_error(answer: Answer, status: int, code: str) -> dict[str, Any]:
+    """The answer is the contract's error body (JSON, with a sentence of ours) with this status
+    and code; the body."""
+    assert answer.status == status, answer.body
+    assert answer.headers["content-type"].startswith("application/json")
+    body = answer.json()
+    assert body["success"] is False
+    assert body["code"] == code
+    assert isinstance(body["message"], str) and body["message"]
+    return body  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def printed(capsys, caplog, monkeypatch) -> Callable[[], str]:  # type: ignore[no-untyped-def]
+    """Everything printed to stdout/stderr and every log record at INFO and above, whatever
+    logger wrote it (the Powertools logger's handler is pointed at the captured stdout)."""
+    import logging
+
+    caplog.set_level(logging.INFO)
+    from booking.telemetry import logger
+
+    for handler in logger.handlers:
+        if isinstance(handler, logging.StreamHandler):
+            monkeypatch.setattr(handler, "stream", CurrentStdout())
+
+    def text() -> str:
+        captured = capsys.readouterr()
+        records = "\n".join(
+            f"{r.name} {r.getMessage()} {json.dumps(r.__dict__, default=str)}"
+            for r in caplog.records
+        )
+        return "\n".join((captured.out, captured.err, caplog.text, records))
+
+    return text
 
 
 def sent(route: Any, index: int = -1) -> Any:

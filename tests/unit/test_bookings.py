@@ -23,6 +23,7 @@ from conftest import (
     LOCATION,
     SIGN_IN,
     TOKEN,
+    assert_error,
     bearer,
     booking_event,
     created,
@@ -66,16 +67,6 @@ def receipt(appointment_id: int = 501, **data: Any) -> dict[str, Any]:
         },
         "message": REQUESTED_SENTENCE,
     }
-
-
-def assert_error(answer, status: int, code: str) -> dict:
-    assert answer.status == status, answer.body
-    assert answer.headers["content-type"].startswith("application/json")
-    body = answer.json()
-    assert body["success"] is False
-    assert body["code"] == code
-    assert isinstance(body["message"], str) and body["message"]
-    return body
 
 
 def error_fields(answer) -> set[str]:

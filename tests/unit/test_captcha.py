@@ -6,8 +6,6 @@ The verifier is behind respx like Oliver; AWS (the CAPTCHA secret) behind moto."
 
 from __future__ import annotations
 
-import json
-import logging
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
@@ -18,7 +16,7 @@ from conftest import (
     API,
     JANE,
     JANE_BOOKS_REX,
-    CurrentStdout,
+    assert_error,
     booking_event,
     clients_found,
     created,
@@ -67,36 +65,6 @@ def oliver_calls(oliver: Any) -> list[str]:
         for call in oliver.calls
         if str(call.request.url).startswith(API)
     ]
-
-
-def assert_error(answer: Any, status: int, code: str) -> dict[str, Any]:
-    assert answer.status == status, answer.body
-    body = answer.json()
-    assert body["success"] is False
-    assert body["code"] == code
-    return body
-
-
-@pytest.fixture
-def printed(capsys, caplog, monkeypatch) -> Callable[[], str]:
-    """Everything printed and logged at INFO and above (the Powertools logger's handler is
-    pointed at the captured stdout)."""
-    caplog.set_level(logging.INFO)
-    from booking.telemetry import logger
-
-    for handler in logger.handlers:
-        if isinstance(handler, logging.StreamHandler):
-            monkeypatch.setattr(handler, "stream", CurrentStdout())
-
-    def text() -> str:
-        captured = capsys.readouterr()
-        records = "\n".join(
-            f"{r.name} {r.getMessage()} {json.dumps(r.__dict__, default=str)}"
-            for r in caplog.records
-        )
-        return "\n".join((captured.out, captured.err, caplog.text, records))
-
-    return text
 
 
 # -- missing: refused before anyone is asked ------------------------------------------------------

@@ -6,16 +6,13 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
 
 import httpx
-import pytest
 from conftest import (
     API,
     LOCATION,
     SIGN_IN,
     TOKEN,
-    CurrentStdout,
     booking_event,
     created,
     jwt,
@@ -47,28 +44,6 @@ THE_APPOINTMENT = created(
     client_email=EMAIL,
     client_phone="+15558675309",
 )
-
-
-@pytest.fixture
-def printed(capsys, caplog, monkeypatch) -> Callable[[], str]:
-    """Everything printed to stdout/stderr and every log record at INFO and above, whatever
-    logger wrote it (the Powertools logger's handler is pointed at the captured stdout)."""
-    caplog.set_level(logging.INFO)
-    from booking.telemetry import logger
-
-    for handler in logger.handlers:
-        if isinstance(handler, logging.StreamHandler):
-            monkeypatch.setattr(handler, "stream", CurrentStdout())
-
-    def text() -> str:
-        captured = capsys.readouterr()
-        records = "\n".join(
-            f"{r.name} {r.getMessage()} {json.dumps(r.__dict__, default=str)}"
-            for r in caplog.records
-        )
-        return "\n".join((captured.out, captured.err, caplog.text, records))
-
-    return text
 
 
 def assert_nothing_secret(output: str, *secrets: str) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from booking.text import iso
-from conftest import API, JANE, JANE_BOOKS_REX, booking_event, created, listed
+from conftest import API, JANE, JANE_BOOKS_REX, assert_error, booking_event, created, listed
 from test_webhooks import standard, standard_delivery, webhooks  # noqa: F401 - fixtures
 
 MINUTE = timedelta(minutes=1)
@@ -65,14 +65,6 @@ def markers(aws: Any) -> list[dict[str, Any]]:
 
     items = container.aws_client("dynamodb").scan(TableName=aws.table)["Items"]
     return [item for item in items if item["id"]["S"].startswith("outcome-unknown#")]
-
-
-def assert_error(answer: Any, status: int, code: str) -> dict[str, Any]:
-    assert answer.status == status, answer.body
-    body = answer.json()
-    assert body["success"] is False
-    assert body["code"] == code
-    return body
 
 
 def metrics_emitted(out: str) -> dict[str, list[float]]:

@@ -14,8 +14,16 @@ from typing import Any
 import httpx
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
-from conftest import API, Context, CurrentStdout, booking_event, function_module, listed
-from test_reconcile import appointments_listed, assert_error, markers, row
+from conftest import (
+    API,
+    Context,
+    CurrentStdout,
+    assert_error,
+    booking_event,
+    function_module,
+    listed,
+)
+from test_reconcile import appointments_listed, markers, row
 
 #: Short steps for the tests; the template's default is 30 s, 1, 2, 4, 8 and 14.5 minutes.
 BACKOFF = "0,0,0"

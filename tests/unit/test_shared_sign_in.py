@@ -13,7 +13,6 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import json
-import logging
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -28,7 +27,6 @@ from conftest import (
     ROOT,
     SIGN_IN,
     Context,
-    CurrentStdout,
     bearer,
     booking_event,
     client,
@@ -87,24 +85,6 @@ def refresher(env: dict[str, str]) -> Callable[..., dict[str, Any]]:
         return result
 
     return run
-
-
-@pytest.fixture
-def printed(capsys, caplog, monkeypatch) -> Callable[[], str]:
-    """Everything printed and logged at INFO and above (as tests/unit/test_logs.py reads it)."""
-    caplog.set_level(logging.INFO)
-    from booking.telemetry import logger
-
-    for handler in logger.handlers:
-        if isinstance(handler, logging.StreamHandler):
-            monkeypatch.setattr(handler, "stream", CurrentStdout())
-
-    def text() -> str:
-        captured = capsys.readouterr()
-        records = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
-        return "\n".join((captured.out, captured.err, records))
-
-    return text
 
 
 # -- the refresher ---------------------------------------------------------------------------------

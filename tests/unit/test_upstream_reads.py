@@ -22,6 +22,7 @@ from conftest import (
     LOCATION,
     SIGN_IN,
     TOKEN,
+    assert_error,
     bearer,
     booking_event,
     clients_found,
@@ -97,14 +98,6 @@ def jane_found() -> httpx.Response:
 
 def open_times_event() -> dict[str, Any]:
     return http_event("GET", "/open-times", query=OPEN_TIMES)
-
-
-def assert_error(answer: Any, status: int, code: str) -> dict[str, Any]:
-    assert answer.status == status, answer.body
-    body = answer.json()
-    assert body["success"] is False
-    assert body["code"] == code
-    return body
 
 
 # -- 429 on a read: retried, then rate_limited ----------------------------------------------------

@@ -23,6 +23,7 @@ from conftest import (
     JANE,
     JANE_BOOKS_REX,
     CurrentStdout,
+    assert_error,
     clients_found,
     created,
     http_event,
@@ -123,14 +124,6 @@ def oliver_delivery(
     return webhook_event(
         source, body, {"x-webhook-signature": hmac_signature(body), **(headers or {})}
     )
-
-
-def assert_error(answer: Any, status: int, code: str) -> dict[str, Any]:
-    assert answer.status == status, answer.body
-    body = answer.json()
-    assert body["success"] is False
-    assert body["code"] == code
-    return body
 
 
 def of_type(events: list[dict[str, Any]], detail_type: str) -> list[dict[str, Any]]:
