@@ -13,15 +13,21 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from booking.config import DEFAULT_OLIVER_API_URL, read_environment
+# The parsers every function's configuration shares (a value that does not fit raises _Invalid).
+from booking.config import (
+    DEFAULT_OLIVER_API_URL,
+    _Invalid,
+    _region,
+    _seconds,
+    _text,
+    _timezone,
+    _url,
+    read_environment,
+)
 
 _ON = {"on", "true", "yes", "1"}
 _OFF = {"off", "false", "no", "0"}
 _ADDRESS = re.compile(r"^[^@\s<>\"]{1,64}@[^@\s<>\".]+(\.[^@\s<>\".]+)+$")
-
-
-class _Invalid(ValueError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -48,16 +54,6 @@ class NotifySettings:
         return self.notify_sender.rpartition("@")[2] or "localhost"
 
 
-def _text(value: str) -> str:
-    return value.strip()
-
-
-def _url(value: str) -> str:
-    if not re.match(r"^https?://[^\s/]+", value.strip()):
-        raise _Invalid()
-    return value.strip().rstrip("/")
-
-
 def _switch(value: str) -> bool:
     word = value.strip().lower()
     if word not in _ON | _OFF:
@@ -71,30 +67,8 @@ def _sender(value: str) -> str:
     return value.strip()
 
 
-def _timezone(value: str) -> str:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    try:
-        ZoneInfo(value.strip())
-    except (ZoneInfoNotFoundError, ValueError):
-        raise _Invalid() from None
-    return value.strip()
-
-
-def _region(value: str) -> str:
-    if not re.fullmatch(r"[A-Z]{2}", value.strip()):
-        raise _Invalid()
-    return value.strip()
-
-
 def _days(value: str) -> int:
     if not value.strip().isdigit() or not 1 <= int(value) <= 3653:
-        raise _Invalid()
-    return int(value)
-
-
-def _seconds(value: str) -> int:
-    if not value.strip().isdigit():
         raise _Invalid()
     return int(value)
 
