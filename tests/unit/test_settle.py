@@ -146,17 +146,21 @@ def test_the_check_that_finds_the_appointment_announces_it_once_and_a_retry_gets
 
 
 def test_a_check_that_finds_nothing_queues_the_next_with_the_next_delay(
-    invoke, oliver, lost_create, aws, settle_queue, settle_function, delays
+    invoke, oliver, lost_create, aws, settle_queue, settle_function, delays, reconfigure
 ):
+    reconfigure(SETTLE_BACKOFF_SECONDS="0,30,60")
     appointments_listed(oliver, listed())
     assert_error(invoke(booking_event()), 503, "outcome_unknown")
 
     run_checks(settle_function, aws, settle_queue)
 
     assert aws.events() == []
-    (queued,) = take(aws, settle_queue)
-    assert json.loads(queued["Body"])["checks"] == 1
-    assert len(delays) == 2
+    assert delays == [0, 30]  # the first check at once (here), the next after the second step
+    waiting = aws.sqs.get_queue_attributes(
+        QueueUrl=settle_queue, AttributeNames=["ApproximateNumberOfMessagesDelayed"]
+    )["Attributes"]
+    assert waiting["ApproximateNumberOfMessagesDelayed"] == "1"
+    assert take(aws, settle_queue) == []  # not before its delay
 
 
 def test_after_the_last_check_it_is_one_booking_failed_and_never_also_booked(
