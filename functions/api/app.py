@@ -36,7 +36,7 @@ from booking.http import (
     with_query,
 )
 from booking.submission import BookingResult, Request
-from booking.telemetry import count, logger, metrics
+from booking.telemetry import log_refusal, logger, metrics
 from booking.version import VERSION
 from booking.webhooks import (
     delivery_id,
@@ -172,16 +172,10 @@ def not_found(_: NotFoundError) -> Response:
 
 @app.exception_handler(BookingError)
 def booking_error(error: BookingError) -> Response:
-    if isinstance(error, ConfigurationError):
-        count("ConfigurationError")  # the ConfigurationErrorAlarm watches this
-        logger.error("configuration error", extra={"detail": error.detail})
-    elif isinstance(error, SignatureRejected):
+    if isinstance(error, SignatureRejected):
         logger.warning("webhook signature rejected", extra={"reason": error.reason})
     else:
-        cause = getattr(error, "cause", None)
-        logger.info(
-            "request refused", extra={"code": error.code, "status": error.status, "cause": cause}
-        )
+        log_refusal(error)
     headers = retry_after_header(error)
     if not prefers_html(app.current_event.headers):
         return _json(error.status, error_body(error), headers)

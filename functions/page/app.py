@@ -15,12 +15,12 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from booking import container
-from booking.errors import BookingError, ConfigurationError, NotFound
+from booking.errors import BookingError, NotFound
 from booking.http import html_page, parse_fields, raw_body, retry_after_header, visitor_ip
 from booking.page.views import Answer
 from booking.page.wiring import booking_page
 from booking.submission import Request
-from booking.telemetry import count, logger, metrics
+from booking.telemetry import log_refusal, logger, metrics
 
 app = APIGatewayHttpResolver()
 #: On every answer: pages carry what visitors typed, and no answer is anything but what it says.
@@ -104,11 +104,7 @@ def not_found(_: NotFoundError) -> Response:
 @app.exception_handler(BookingError)
 def page_error(error: BookingError) -> Response:
     """What the page itself cannot show (a body it cannot read, a misconfiguration)."""
-    if isinstance(error, ConfigurationError):
-        count("ConfigurationError")  # the ConfigurationErrorAlarm watches this
-        logger.error("configuration error", extra={"detail": error.detail})
-    else:
-        logger.info("request refused", extra={"code": error.code, "status": error.status})
+    log_refusal(error)
     page = html_page("We could not show the booking page", error.message)
     return Response(error.status, HTML, page, retry_after_header(error))
 

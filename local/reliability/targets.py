@@ -493,8 +493,7 @@ class InProcess:
         telemetry.count = count  # the service is given this when the container builds it
         # A copy of the function's module of its own, imported now so that it binds the patched
         # ``count`` (an ``app`` another test of this process imported earlier binds the real one).
-        self.handler_copies(1)
-        self._module = sys.modules[self._copies[-1]]
+        self._module = self._api_module_copy()
         self.cold_start()
 
     def _start_moto(self) -> None:
@@ -698,17 +697,19 @@ class InProcess:
         since a container runs one invocation at a time), so that threads are concurrent
         invocations as separate containers would run them. They share the ``booking``
         package of this process (its clients and caches)."""
-        handlers = []
-        for _ in range(count):
-            name = f"_reliability_api_{uuid.uuid4().hex[:12]}"
-            spec = importlib.util.spec_from_file_location(name, FUNCTION_DIR / "app.py")
-            assert spec is not None and spec.loader is not None
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[name] = module
-            self._copies.append(name)
-            spec.loader.exec_module(module)
-            handlers.append(module.lambda_handler)
-        return handlers
+        return [self._api_module_copy().lambda_handler for _ in range(count)]
+
+    def _api_module_copy(self) -> ModuleType:
+        """The API function's module imported afresh under a name of its own (forgotten on
+        exit): it binds whatever ``booking.telemetry`` holds now."""
+        name = f"_reliability_api_{uuid.uuid4().hex[:12]}"
+        spec = importlib.util.spec_from_file_location(name, FUNCTION_DIR / "app.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        self._copies.append(name)
+        spec.loader.exec_module(module)
+        return module
 
     def invoke(
         self,

@@ -8,11 +8,15 @@ from __future__ import annotations
 import logging
 import os
 import warnings
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from booking.version import VERSION
+
+if TYPE_CHECKING:
+    from booking.errors import BookingError
 
 # Requests such as GET /health add no metric; Powertools would warn about that on every one.
 warnings.filterwarnings("ignore", message="No application metrics to publish")
@@ -34,3 +38,19 @@ metrics = Metrics(
 def count(name: str) -> None:
     """One metric per outcome (EMF, flushed at the end of the invocation)."""
     metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
+
+
+def log_refusal(error: BookingError) -> None:
+    """One line per refused request: a misconfiguration is an error and counted (the
+    ConfigurationErrorAlarm watches the count, a handled 503 never reaches Lambda's Errors);
+    anything else is the refusal's code and status, never what the caller sent."""
+    from booking.errors import ConfigurationError
+
+    if isinstance(error, ConfigurationError):
+        count("ConfigurationError")
+        logger.error("configuration error", extra={"detail": error.detail})
+        return
+    cause = getattr(error, "cause", None)
+    logger.info(
+        "request refused", extra={"code": error.code, "status": error.status, "cause": cause}
+    )
