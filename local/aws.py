@@ -217,19 +217,7 @@ class AwsEmulation:
             SecretString=throttle_key(),
         )
 
-        dynamodb = client("dynamodb", url)
-        # Both tables as the template declares them: string key `id`, TTL on `expiration`.
-        for table in (IDEMPOTENCY_TABLE_NAME, THROTTLE_TABLE_NAME):
-            dynamodb.create_table(
-                TableName=table,
-                KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-                AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-                BillingMode="PAY_PER_REQUEST",
-            )
-            dynamodb.update_time_to_live(
-                TableName=table,
-                TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiration"},
-            )
+        create_tables(client("dynamodb", url))
 
         sqs = client("sqs", url)
         dlq_url = sqs.create_queue(QueueName=DLQ_NAME)["QueueUrl"]
@@ -305,3 +293,19 @@ class AwsEmulation:
         server, self._server = self._server, None
         if server is not None:
             server.stop()
+
+
+def create_tables(dynamodb: Any) -> None:
+    """Both tables as template.yaml declares them (keys, indexes), with TTL on `expiration`."""
+    from local.template import Template
+
+    template = Template()
+    for name, logical_id in (
+        (IDEMPOTENCY_TABLE_NAME, "IdempotencyTable"),
+        (THROTTLE_TABLE_NAME, "ThrottleTable"),
+    ):
+        dynamodb.create_table(TableName=name, **template.table(logical_id))
+        dynamodb.update_time_to_live(
+            TableName=name,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiration"},
+        )

@@ -214,6 +214,21 @@ class Template:
         self.resources: dict[str, Any] = self.data.get("Resources") or {}
         self.globals: dict[str, Any] = self.data.get("Globals") or {}
 
+    # -- tables
+
+    def table(self, logical_id: str) -> dict[str, Any]:
+        """CreateTable's arguments for a table as the template declares it (keys, attributes,
+        indexes; billing per request), without its name."""
+        props = self.resources[logical_id]["Properties"]
+        table: dict[str, Any] = {
+            "KeySchema": props["KeySchema"],
+            "AttributeDefinitions": props["AttributeDefinitions"],
+            "BillingMode": "PAY_PER_REQUEST",
+        }
+        if props.get("GlobalSecondaryIndexes"):
+            table["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+        return table
+
     # -- functions and routes
 
     def _function_globals(self) -> dict[str, Any]:

@@ -546,13 +546,7 @@ class InProcess:
             EventBusName=aws.EVENT_BUS_NAME,
             Targets=[{"Id": "inspection-queue", "Arn": inbox_arn}],
         )
-        for table in (aws.IDEMPOTENCY_TABLE_NAME, aws.THROTTLE_TABLE_NAME):
-            client("dynamodb").create_table(
-                TableName=table,
-                KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-                AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-                BillingMode="PAY_PER_REQUEST",
-            )
+        aws.create_tables(client("dynamodb"))
         self.aws = self._aws_side(
             client,
             dlq_url=dlq_url,

@@ -25,6 +25,8 @@ from moto import mock_aws
 from moto.backends import get_backend
 from moto.core.models import DEFAULT_ACCOUNT_ID
 
+from local.template import Template
+
 ROOT = Path(__file__).resolve().parents[2]
 for path in (ROOT / "layers" / "booking", ROOT / "functions" / "api"):
     if str(path) not in sys.path:
@@ -177,12 +179,13 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
             event_pattern=json.dumps({"source": [{"prefix": ""}]}),
         )
         events.put_targets("all", "bookings", [{"Id": "inbox", "Arn": inbox.queue_arn}])
+        table = Template().table("IdempotencyTable")  # keys and indexes as deployed
         _moto("dynamodb").create_table(
             "idempotency",
-            schema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            schema=table["KeySchema"],
             throughput=None,
-            attr=[{"AttributeName": "id", "AttributeType": "S"}],
-            global_indexes=[],
+            attr=table["AttributeDefinitions"],
+            global_indexes=table["GlobalSecondaryIndexes"],
             indexes=[],
             streams=None,
             billing_mode="PAY_PER_REQUEST",

@@ -1119,9 +1119,16 @@ def test_a_throttled_secret_read_is_503_upstream_unavailable_not_a_configuration
 def test_an_unavailable_idempotency_table_is_503_and_books_nothing(invoke, oliver, monkeypatch):
     from booking import container
 
-    monkeypatch.setattr(
-        container.aws_client("dynamodb"), "put_item", aws_fault("InternalServerError")
-    )
+    dynamodb = container.aws_client("dynamodb")
+    real_update_item = dynamodb.update_item
+    refuse = aws_fault("InternalServerError")
+
+    def update_item(**kwargs):
+        # The claim of the idempotency record (the visitor counters still answer)
+        claim = ":inprogress" in kwargs["UpdateExpression"]
+        return (refuse if claim else real_update_item)(**kwargs)
+
+    monkeypatch.setattr(dynamodb, "update_item", update_item)
     create = oliver.post(f"{API}/appointments")
 
     answer = invoke(booking_event())

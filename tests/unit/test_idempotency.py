@@ -5,10 +5,20 @@ from __future__ import annotations
 
 import json
 import threading
+from typing import Any
 
 import httpx
 import pytest
-from conftest import API, JANE_BOOKS_REX, booking_event, created, listed, now_iso, sent
+from conftest import (
+    API,
+    JANE_BOOKS_REX,
+    booking_event,
+    created,
+    http_event,
+    listed,
+    now_iso,
+    sent,
+)
 
 #: Jane books Rex by phone rather than email.
 BY_PHONE = {
@@ -278,10 +288,16 @@ def test_a_booking_whose_answer_cannot_be_remembered_still_answers_201(
     from booking import container
     from botocore.exceptions import ClientError
 
-    def refuse(**_kwargs):
-        raise ClientError({"Error": {"Code": "InternalServerError", "Message": "x"}}, "UpdateItem")
+    dynamodb = container.aws_client("dynamodb")
+    real_update_item = dynamodb.update_item
 
-    monkeypatch.setattr(container.aws_client("dynamodb"), "update_item", refuse)
+    def refuse_completion(**kwargs):
+        if "#response_data" in kwargs["UpdateExpression"]:
+            error = {"Error": {"Code": "InternalServerError", "Message": "x"}}
+            raise ClientError(error, "UpdateItem")
+        return real_update_item(**kwargs)
+
+    monkeypatch.setattr(dynamodb, "update_item", refuse_completion)
     create = oliver.post(f"{API}/appointments").mock(
         return_value=httpx.Response(200, json=created(777))
     )
@@ -294,3 +310,66 @@ def test_a_booking_whose_answer_cannot_be_remembered_still_answers_201(
     assert answer.json() == {**RECEIPT_501, "data": {**RECEIPT_501["data"], "id": 777}}
     assert create.call_count == 1
     assert [e["detail-type"] for e in aws.events(wait=0.3)] == ["Appointment Booked"]
+
+
+def test_a_booking_makes_three_calls_to_aws_and_reads_nothing_back(invoke, oliver, aws):
+    # Given every AWS call of the function is recorded, with the item it is about
+    from booking import container
+
+    calls: list[tuple[str, str]] = []
+
+    def record(model: Any, params: dict[str, Any], **_kwargs: Any) -> None:
+        counter = "hits" in params.get("UpdateExpression", "") or "RequestItems" in params
+        item = "counter" if counter else params.get("Key", {}).get("id", {}).get("S", "")
+        calls.append((model.name, item.split("#")[0]))
+
+    for service in ("dynamodb", "events", "secretsmanager", "sqs"):
+        container.aws_client(service).meta.events.register("before-parameter-build", record)
+    oliver.post(f"{API}/appointments").respond(200, json=created(501))
+    invoke(booking_event())  # the first booking also reads the secrets
+    calls.clear()
+
+    # When a warm container books
+    assert invoke(booking_event({**JANE_BOOKS_REX, "slot_id": "slot-2"})).status == 201
+
+    # Then the record is claimed, the booking announced and the record completed: no read of
+    # an unknown-outcome marker (it would come back with the claim), no write to tell the other
+    # containers' open-times caches (the completion does); besides, only the visitor's counters
+    assert [call for call in calls if call[1] != "counter"] == [
+        ("UpdateItem", "booking"),
+        ("PutEvents", ""),
+        ("UpdateItem", "booking"),
+    ]
+
+
+def test_a_booking_in_any_container_sends_a_cached_answer_older_than_five_seconds_back_to_oliver(
+    invoke, oliver, aws, monkeypatch
+):
+    # Given this container cached Monday's open times, on a clock the test moves
+    from booking import container
+    from booking.idempotency import IdempotencyGuard
+
+    clock = [1000.0]
+    monkeypatch.setattr(container.open_times(), "_clock", lambda: clock[0])
+    upstream = oliver.post(f"{API}/open_times").respond(200, json={"success": True, "data": []})
+    search = http_event(
+        "GET",
+        "/open-times",
+        query={"search_from_date": "2030-01-07T08:00:00Z", "appointment_type": "wellness"},
+    )
+    invoke(search)
+
+    # When 6 seconds later nobody has booked, the cached answer is served
+    clock[0] += 6
+    invoke(search)
+    assert upstream.call_count == 1
+
+    # and when another container completes a booking (its idempotency record, same table)
+    other = IdempotencyGuard(aws.table, container.aws_client("dynamodb"))
+    other.register_context(type("Context", (), {"get_remaining_time_in_millis": lambda _: 9000})())
+    other.run_once("webhook:x:key:1", "fingerprint", lambda _marker: {"status": 201, "body": {}})
+    clock[0] += 6
+
+    # Then the next visitor's answer is fetched again
+    invoke(search)
+    assert upstream.call_count == 2

@@ -395,6 +395,7 @@ def test_api_function_may_do_exactly_what_the_booking_flow_needs(
             for action in ITEM_ACTIONS
         },
         "dynamodb:BatchGetItem": {(None, "ThrottleTable")},
+        "dynamodb:Query": {(None, "IdempotencyTable")},
     }
 
 
@@ -412,7 +413,8 @@ def test_settle_function_may_do_exactly_what_a_background_check_needs(
         "events:PutEvents": {(None, "EventBus")},
         "sqs:SendMessage*": {(None, "EventDeadLetterQueue"), (None, "SettleQueue")},
         "dynamodb:GetItem": {(None, "IdempotencyTable")},
-        "dynamodb:UpdateItem": {(None, "IdempotencyTable"), (None, "ThrottleTable")},
+        "dynamodb:UpdateItem": {(None, "IdempotencyTable")},
+        "dynamodb:PutItem": {(None, "IdempotencyTable")},
     }
 
 
@@ -441,8 +443,12 @@ def test_tables_are_only_read_and_written_item_by_item(transformed: dict[str, An
         if action.startswith("dynamodb:"):
             for _, table in targets:
                 by_table.setdefault(table, set()).add(action)
-    # Never Scan, Query or a write batch: nothing can list or bulk-change the records.
-    assert by_table == {"IdempotencyTable": ITEM_ACTIONS, "ThrottleTable": THROTTLE_ACTIONS}
+    # Never Scan or a write batch, and Query only on the keys-only index of slots taken lately
+    # (test_the_only_query_is_of_the_slots_taken_lately_index): nothing can list the records.
+    assert by_table == {
+        "IdempotencyTable": ITEM_ACTIONS | {"dynamodb:Query"},
+        "ThrottleTable": THROTTLE_ACTIONS,
+    }
     assert not any(a.startswith("dynamodb:") for a in _grants(transformed, "ReplayFunction"))
 
 
@@ -764,7 +770,7 @@ def test_event_bus_is_named_after_the_stack(template: dict[str, Any]) -> None:
 def test_idempotency_table_expires_records_on_expiration(template: dict[str, Any]) -> None:
     table = template["Resources"]["IdempotencyTable"]["Properties"]
     assert table["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
-    assert table["AttributeDefinitions"] == [{"AttributeName": "id", "AttributeType": "S"}]
+    assert table["AttributeDefinitions"][0] == {"AttributeName": "id", "AttributeType": "S"}
     assert table["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
     assert table["BillingMode"] == "PAY_PER_REQUEST"
     assert table["SSESpecification"] == {"SSEEnabled": True}
@@ -1694,6 +1700,7 @@ def test_page_function_may_do_exactly_what_a_public_booking_needs(
         "sqs:SendMessage*": {(None, "EventDeadLetterQueue"), (None, "SettleQueue")},
         **dict.fromkeys(ITEM_ACTIONS, tables),
         "dynamodb:BatchGetItem": {(None, "ThrottleTable")},
+        "dynamodb:Query": {(None, "IdempotencyTable")},
     }
 
 
@@ -1734,3 +1741,22 @@ def test_booking_page_url_output_is_the_book_path_of_the_api(template: dict[str,
         "Fn::Sub": "https://${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/book"
     }
     assert template["Resources"]["PageFunction"]["Properties"]["CodeUri"] == "functions/page"
+
+
+def test_the_only_query_is_of_the_slots_taken_lately_index(template: dict[str, Any]) -> None:
+    # Query lists items: granted only on the keys-only index of stamped booking records.
+    table = template["Resources"]["IdempotencyTable"]["Properties"]
+    (index,) = table["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == "booked-at"
+    assert index["Projection"] == {"ProjectionType": "KEYS_ONLY"}
+    queries = [
+        statement["Resource"]
+        for resource in template["Resources"].values()
+        for policy in (resource.get("Properties") or {}).get("Policies") or []
+        if isinstance(policy, dict) and "Statement" in policy
+        for statement in policy["Statement"]
+        if "dynamodb:Query" in _as_list(statement["Action"])
+    ]
+    assert len(queries) == 2  # the API and the page
+    for resource in queries:
+        assert resource["Fn::Sub"][0] == "${Table}/index/booked-at"

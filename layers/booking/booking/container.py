@@ -23,7 +23,7 @@ from booking.oliver import OliverClient
 from booking.open_times import OpenTimes
 from booking.publisher import EventPublisher
 from booking.secret_store import SecretStore
-from booking.store import Counters, Generation, UnknownOutcomeMarkers
+from booking.store import Counters, RecentBookings, UnknownOutcomeMarkers
 from booking.throttle import VisitorThrottle
 
 if TYPE_CHECKING:
@@ -109,7 +109,7 @@ def open_times() -> OpenTimes:
     return OpenTimes(
         config.practice_timezone,
         config.open_times_cache_seconds,
-        Generation(aws_client("dynamodb"), config.table_for_throttling),
+        RecentBookings(aws_client("dynamodb"), config.idempotency_table_name),
     )
 
 
@@ -176,7 +176,9 @@ def booking_service() -> BookingService:
         credentials=credentials(),
         publisher=publisher(),
         guard=guard(),
-        markers=UnknownOutcomeMarkers(aws_client("dynamodb"), config.idempotency_table_name),
+        markers=UnknownOutcomeMarkers(
+            aws_client("dynamodb"), config.idempotency_table_name, guard().records.record_id
+        ),
         open_times=open_times(),
         throttle=throttle(),
         practice=Practice(

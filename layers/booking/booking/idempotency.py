@@ -5,13 +5,14 @@ of the normalised booking (slot + client identification + patient identification
 spacing and phone punctuation folded). Keys are namespaced by channel and webhook source. The
 booking's fingerprint is stored with the record, so the same explicit key with a different
 booking is refused. Only successes are remembered: Powertools deletes the record when the
-booking function raises.
+booking function raises (unless it carries an unknown-outcome marker, see ``booking.records``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from booking.submission import Channel
@@ -19,6 +20,7 @@ from booking.text import digits, fold
 
 if TYPE_CHECKING:
     from booking.models import BookingRequest
+    from booking.store import Marker
 
 RECORD_TTL_SECONDS = 24 * 60 * 60
 
@@ -76,15 +78,18 @@ def _run(record: dict[str, str], book: Any) -> dict[str, Any]:
 
 
 class IdempotencyGuard:
-    """Powertools idempotency over the DynamoDB table: one booking per key within 24 hours."""
+    """Powertools idempotency over the DynamoDB table: one booking per key within 24 hours. The
+    records also carry unknown-outcome markers (``booking.records``)."""
+
+    KEY_PREFIX = "booking"
 
     def __init__(self, table_name: str, dynamodb_client: Any) -> None:
-        # Imported on first booking rather than at cold start: GET routes never need them.
         from aws_lambda_powertools.utilities.idempotency import (
-            DynamoDBPersistenceLayer,
             IdempotencyConfig,
             idempotent_function,
         )
+
+        from booking.records import BookingRecords
 
         self.config = IdempotencyConfig(
             event_key_jmespath="key",
@@ -92,20 +97,27 @@ class IdempotencyGuard:
             expires_after_seconds=RECORD_TTL_SECONDS,
             response_hook=_replayed,
         )
-        store = DynamoDBPersistenceLayer(table_name=table_name, boto3_client=dynamodb_client)
+        self.records = BookingRecords(table_name, dynamodb_client)
+        # Configured now, not at the first booking: a marker's item is named before any booking
+        # runs in this container (the background check).
+        self.records.configure(self.config, key_prefix=self.KEY_PREFIX)
         self._run = idempotent_function(
             _run,
             data_keyword_argument="record",
-            persistence_store=store,
+            persistence_store=self.records,
             config=self.config,
-            key_prefix="booking",
+            key_prefix=self.KEY_PREFIX,
         )
 
     def register_context(self, context: Any) -> None:
         """Must run before each booking: in-progress records expire with the invocation."""
         self.config.register_lambda_context(context)
 
-    def run_once(self, key: str, fingerprint: str, book: Any) -> tuple[dict[str, Any], bool]:
+    def run_once(
+        self, key: str, fingerprint: str, book: Callable[[Marker | None], dict[str, Any]]
+    ) -> tuple[dict[str, Any], bool]:
+        """``book`` runs at most once per key, given the marker an earlier attempt whose outcome
+        was unknown left in the record (None: none). The answer, and whether it is a replay."""
         from aws_lambda_powertools.utilities.idempotency.exceptions import (
             IdempotencyAlreadyInProgressError,
             IdempotencyPersistenceLayerError,
@@ -117,7 +129,7 @@ class IdempotencyGuard:
         booked: list[dict[str, Any]] = []
 
         def book_and_keep() -> dict[str, Any]:
-            booked.append(book())
+            booked.append(book(self.records.previous()))
             return booked[-1]
 
         try:

@@ -2,10 +2,10 @@
 slot from another refusal.
 
 Answers are cached per appointment type and practice day, so queries minutes apart share one
-upstream call. A cached answer cannot outlive a booking: every booking (and every slot upstream
-says is taken) bumps a shared generation (``Generation``, one DynamoDB item), and a cached answer
-older than ``RECHECK_SECONDS`` is used only while the generation it was fetched under is still
-current; so a taken slot leaves this container's cache at once and every other container's
+upstream call. A cached answer cannot outlive a booking: a taken slot leaves this container's
+cache at once, and a cached answer older than ``RECHECK_SECONDS`` is used only while no slot was
+taken anywhere since it was fetched (``RecentBookings``: every booking's record is stamped when
+it completes, see ``booking.store.RecentBookings``); so it leaves every other container's cache
 within seconds. Each slot seen is remembered (start, end, type), so that a booking whose outcome
 is unknown can be matched by time and a receipt written for a decoy.
 """
@@ -34,25 +34,12 @@ ALTERNATIVES = 3
 TYPES = ("wellness", "sick", "technician", "recheck")
 
 
-class Generation(Protocol):
-    """A counter shared by every container (see ``booking.store.Generation``)."""
+class RecentBookings(Protocol):
+    """What every container knows of slots taken lately (``booking.store.RecentBookings``)."""
 
-    def current(self) -> int | None: ...
+    def since(self, moment: float) -> bool | None: ...
 
-    def bump(self) -> None: ...
-
-
-class _LocalGeneration:
-    """One container's own counter, when no shared one is configured."""
-
-    def __init__(self) -> None:
-        self.value = 0
-
-    def current(self) -> int | None:
-        return self.value
-
-    def bump(self) -> None:
-        self.value += 1
+    def taken(self, slot_id: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -94,7 +81,8 @@ class SlotTimes:
 class _Entry:
     until: float
     checked: float
-    generation: int | None
+    #: When it was fetched (epoch seconds): a slot taken after that makes it stale.
+    fetched_at: float
     days: list[dict[str, Any]]
 
 
@@ -103,14 +91,15 @@ class OpenTimes:
         self,
         zone: str,
         ttl_seconds: float,
-        generation: Generation | None = None,
+        recent: RecentBookings | None = None,
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.zone = ZoneInfo(zone)
         self.ttl = ttl_seconds
         self.slots = SlotTimes()
-        self._generation = generation or _LocalGeneration()
+        #: None: this container alone (a slot it saw taken leaves its cache at once).
+        self._recent = recent
         self._clock = clock
         self._now = now
         self._entries: dict[tuple[str, str], _Entry] = {}
@@ -138,14 +127,14 @@ class OpenTimes:
             return False
         if now - entry.checked < RECHECK_SECONDS:
             return True
-        if self._generation.current() != entry.generation:
+        if self._recent is not None and self._recent.since(entry.fetched_at):
             return False
         entry.checked = now
         return True
 
     def _fetch(self, key: tuple[str, str], oliver: OliverGateway) -> _Entry:
         appointment_type, day = key
-        generation = self._generation.current()
+        fetched_at = self._now().timestamp()
         day_start = datetime.fromisoformat(day).replace(tzinfo=self.zone)
         # Never a time in the past (Oliver may refuse one): now, rounded up to the minute.
         now = self._now().replace(second=0, microsecond=0) + timedelta(minutes=1)
@@ -157,7 +146,7 @@ class OpenTimes:
         days = oliver.open_times(body)
         self.slots.remember(days, appointment_type)
         checked = self._clock()
-        entry = _Entry(checked + self.ttl, checked, generation, days)
+        entry = _Entry(checked + self.ttl, checked, fetched_at, days)
         if self.ttl > 0:
             with self._lock:
                 self._entries[key] = entry
@@ -218,14 +207,17 @@ class OpenTimes:
                 return False, self._nearest(times, requested)
         return False, []
 
-    def slot_taken(self, slot_id: str | None) -> None:
-        """A slot is gone (booked here, or upstream says so): it leaves this container's cache
-        at once, and the shared generation tells every other container."""
-        if slot_id:
-            with self._lock:
-                for entry in self._entries.values():
-                    entry.days = [_without(day, slot_id) for day in entry.days]
-        self._generation.bump()
+    def slot_taken(self, slot_id: str | None, recorded: bool = False) -> None:
+        """A slot is gone (booked, or upstream says so): it leaves this container's cache at
+        once, and every other container learns it from ``RecentBookings``; ``recorded``: the
+        booking's record will stamp it (a booking made by this request), else it is told."""
+        if not slot_id:
+            return
+        with self._lock:
+            for entry in self._entries.values():
+                entry.days = [_without(day, slot_id) for day in entry.days]
+        if not recorded and self._recent is not None:
+            self._recent.taken(slot_id)
 
 
 def _times(days: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -50,7 +50,7 @@ from booking.open_times import OpenTimes
 from booking.publisher import EventPublisher
 from booking.reconcile import Party, as_created, find_created
 from booking.settle import PendingOutcome, SettleQueue
-from booking.store import UnknownOutcomeMarkers
+from booking.store import Marker, UnknownOutcomeMarkers
 from booking.submission import BookingResult, Channel, Request, Submission
 from booking.telemetry import logger
 from booking.text import iso, parse_time
@@ -64,7 +64,7 @@ class Guard(Protocol):
     """Runs a booking at most once per key (see ``booking.idempotency``)."""
 
     def run_once(
-        self, key: str, fingerprint: str, book: Callable[[], dict[str, Any]]
+        self, key: str, fingerprint: str, book: Callable[[Marker | None], dict[str, Any]]
     ) -> tuple[dict[str, Any], bool]: ...
 
 
@@ -159,7 +159,7 @@ class BookingService:
             self._hold(sub, key)
         try:
             response, replayed = self.guard.run_once(
-                key, fingerprint(sub.booking), lambda: self._book(sub, key)
+                key, fingerprint(sub.booking), lambda marker: self._book(sub, key, marker)
             )
         except BookingError as exc:
             self.count(f"Booking_{exc.code}")
@@ -216,7 +216,9 @@ class BookingService:
         slot = self.open_times.slot_at(booking.appointment_type, start, booking.provider_id, oliver)
         return replace(sub, booking=booking.model_copy(update={"slot_id": str(slot["uuid"])}))
 
-    def _book(self, sub: Submission, key: str) -> dict[str, Any]:
+    def _book(self, sub: Submission, key: str, marker: Marker | None) -> dict[str, Any]:
+        """One attempt, holding the key's record; ``marker``: an earlier attempt's create lost
+        its answer (it came back with the record's claim)."""
         oliver = self.gateway(sub.request_id, sub.budget)
         sub = self._with_slot(sub, oliver)
         try:
@@ -226,7 +228,6 @@ class BookingService:
                 raise
             raise NotMatched(self.practice.phone, cause=miss.code) from None
         party = _party(sub.booking)
-        marker = self.markers.read(key)
         if marker is not None and marker.receipt is not None:
             # Found by the background check after an unknown outcome, and announced there.
             return {"status": 201, "body": marker.receipt}
@@ -356,7 +357,8 @@ class BookingService:
         it first (this request or the background check) announces it."""
         appointment = as_created(appointment)
         receipt = self._receipt(appointment)
-        self.open_times.slot_taken(sub.booking.slot_id)
+        # Other containers learn of it from the stamp the record's completion carries.
+        self.open_times.slot_taken(sub.booking.slot_id, recorded=True)
         if not settles or self.markers.settle(key, receipt) is not False:
             self._publish_booked(sub, key, appointment)
         return {"status": 201, "body": receipt}

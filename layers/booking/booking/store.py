@@ -1,5 +1,6 @@
 """The DynamoDB adapter for what the function remembers besides idempotency records (which
-Powertools keeps, see ``booking.idempotency``): unknown-outcome markers and visitor counters.
+Powertools keeps, see ``booking.idempotency``): unknown-outcome markers (in those records' items)
+and visitor counters.
 
 Every item carries ``expiration`` (epoch seconds), the table's TTL attribute. Best effort: a
 DynamoDB fault here must never turn a booking's answer into an error, so failures are reported
@@ -17,8 +18,6 @@ from typing import Any
 
 from booking.errors import CountersUnavailable
 
-MARKER_TTL_SECONDS = 24 * 60 * 60
-UNKNOWN_OUTCOME_PREFIX = "outcome-unknown#"
 #: The ``settled`` value of a marker whose booking was never found.
 FAILED = "failed"
 
@@ -39,24 +38,34 @@ class UnknownOutcomeMarkers:
     """Remembers bookings whose create may have reached Oliver without an answer, so that a
     retry of the same booking looks for the appointment before creating it again, and so that
     exactly one party announces how it ended (``settle``): the visitor's retry or the background
-    check (``booking.settle``), never both."""
+    check (``booking.settle``), never both.
 
-    def __init__(self, dynamodb_client: Any, table_name: str) -> None:
+    A marker rides in the booking's idempotency record (``record_id(key)`` names its item, see
+    ``booking.records``): written while the attempt that lost its answer still holds the record,
+    it survives that attempt's failure, and the next attempt's claim of the record returns it,
+    so a booking with no marker costs no read."""
+
+    def __init__(
+        self, dynamodb_client: Any, table_name: str, record_id: Callable[[str], str]
+    ) -> None:
         self._client = dynamodb_client
         self._table = table_name
+        self._record_id = record_id
 
-    def _id(self, key: str) -> dict[str, dict[str, str]]:
-        digest = hashlib.sha256(key.encode()).hexdigest()
-        return {"id": {"S": UNKNOWN_OUTCOME_PREFIX + digest}}
+    def _key(self, key: str) -> dict[str, dict[str, str]]:
+        return {"id": {"S": self._record_id(key)}}
 
     def mark(self, key: str, since: str) -> bool:
-        item = {
-            **self._id(key),
-            "since": {"S": since},
-            "expiration": {"N": str(int(time.time()) + MARKER_TTL_SECONDS)},
-        }
+        """Mark the booking whose attempt holds ``key``'s record now (its claim made the item)."""
         try:
-            self._client.put_item(TableName=self._table, Item=item)
+            self._client.update_item(
+                TableName=self._table,
+                Key=self._key(key),
+                # A marker settled as failed starts over: this attempt is checked again.
+                UpdateExpression="SET since = :since REMOVE settled",
+                ConditionExpression="attribute_exists(id)",
+                ExpressionAttributeValues={":since": {"S": since}},
+            )
         except Exception:
             return False
         return True
@@ -65,20 +74,11 @@ class UnknownOutcomeMarkers:
         """The live marker of ``key``, or None (none, expired, or DynamoDB unreachable)."""
         try:
             answer = self._client.get_item(
-                TableName=self._table, Key=self._id(key), ConsistentRead=True
+                TableName=self._table, Key=self._key(key), ConsistentRead=True
             )
         except Exception:
             return None
-        item = answer.get("Item")
-        if not item or int(item.get("expiration", {}).get("N", "0")) < time.time():
-            return None
-        settled = item.get("settled", {}).get("S")
-        receipt = json.loads(settled) if settled and settled != FAILED else None
-        return Marker(str(item["since"]["S"]), receipt, settled == FAILED)
-
-    def since(self, key: str) -> str | None:
-        marker = self.read(key)
-        return marker.since if marker is not None and marker.receipt is None else None
+        return marker_of(answer.get("Item"))
 
     def settle(self, key: str, receipt: dict[str, Any] | None) -> bool | None:
         """Record how the booking ended (its receipt, or None: failed). True when this call
@@ -88,9 +88,9 @@ class UnknownOutcomeMarkers:
         try:
             self._client.update_item(
                 TableName=self._table,
-                Key=self._id(key),
+                Key=self._key(key),
                 UpdateExpression="SET settled = :value",
-                ConditionExpression="attribute_exists(id) AND attribute_not_exists(settled)",
+                ConditionExpression="attribute_exists(since) AND attribute_not_exists(settled)",
                 ExpressionAttributeValues={":value": {"S": value}},
             )
         except self._client.exceptions.ConditionalCheckFailedException:
@@ -99,12 +99,16 @@ class UnknownOutcomeMarkers:
             return None
         return True
 
-    def clear(self, key: str) -> bool:
-        try:
-            self._client.delete_item(TableName=self._table, Key=self._id(key))
-        except Exception:
-            return False
-        return True
+
+def marker_of(item: dict[str, Any] | None, now: float | None = None) -> Marker | None:
+    """The marker an idempotency record's item carries, if it carries a live one."""
+    if not item or "since" not in item:
+        return None
+    if int(item.get("expiration", {}).get("N", "0")) < (time.time() if now is None else now):
+        return None
+    settled = item.get("settled", {}).get("S")
+    receipt = json.loads(settled) if settled and settled != FAILED else None
+    return Marker(str(item["since"]["S"]), receipt, settled == FAILED)
 
 
 class Counters:
@@ -192,31 +196,62 @@ class Counters:
         return True
 
 
-class Generation:
-    """A counter every container shares: bumped by each booking, read by the open-times cache
-    so that no cached answer outlives a booking by more than a few seconds."""
+class RecentBookings:
+    """Which slots were taken lately, as every container sees it: the open-times cache asks it
+    before it reuses an answer (``booking.open_times``).
 
-    KEY = "open-times#generation"
+    A booking says so at no cost: the completion of its idempotency record stamps the item
+    (``stamp()``, see ``booking.records``), and the table's index ``booked-at`` (keys only)
+    orders stamped items by that time. A slot taken in another way (Oliver refused it, or the
+    background check found it booked) gets an item of its own (``taken``). Best effort: when
+    DynamoDB cannot be asked, a cached answer lives by its TTL alone."""
 
-    def __init__(self, dynamodb_client: Any, table_name: str) -> None:
+    INDEX = "booked-at"
+    PARTITION = "open-times"
+    #: Stamps come from other hosts' clocks: a booking stamped this much before an answer was
+    #: fetched still counts as after it.
+    SKEW_SECONDS = 2.0
+    TAKEN_TTL_SECONDS = 60 * 60
+
+    def __init__(
+        self, dynamodb_client: Any, table_name: str, clock: Callable[[], float] = time.time
+    ) -> None:
         self._client = dynamodb_client
         self._table = table_name
+        self._clock = clock
 
-    def current(self) -> int | None:
-        try:
-            answer = self._client.get_item(TableName=self._table, Key={"id": {"S": self.KEY}})
-        except Exception:
-            return None  # the cache then lives by its TTL alone
-        return int(answer.get("Item", {}).get("value", {}).get("N", "0"))
+    @classmethod
+    def stamp(cls, now: float) -> dict[str, dict[str, str]]:
+        """The attributes that put an item in the index, as taken at ``now`` (epoch seconds)."""
+        return {"booked": {"S": cls.PARTITION}, "booked_at": {"N": f"{now:.3f}"}}
 
-    def bump(self) -> None:
+    def since(self, moment: float) -> bool | None:
+        """Whether a slot was taken after ``moment`` (epoch seconds); None: cannot tell."""
         try:
-            self._client.update_item(
+            answer = self._client.query(
                 TableName=self._table,
-                Key={"id": {"S": self.KEY}},
-                UpdateExpression="ADD #v :one",
-                ExpressionAttributeNames={"#v": "value"},
-                ExpressionAttributeValues={":one": {"N": "1"}},
+                IndexName=self.INDEX,
+                KeyConditionExpression="booked = :partition AND booked_at > :moment",
+                ExpressionAttributeValues={
+                    ":partition": {"S": self.PARTITION},
+                    ":moment": {"N": f"{moment - self.SKEW_SECONDS:.3f}"},
+                },
+                Select="COUNT",
+                Limit=1,
             )
+        except Exception:
+            return None
+        return int(answer.get("Count", 0)) > 0
+
+    def taken(self, slot_id: str) -> None:
+        now = self._clock()
+        digest = hashlib.sha256(slot_id.encode()).hexdigest()
+        item = {
+            "id": {"S": f"{self.PARTITION}#taken#{digest}"},
+            **self.stamp(now),
+            "expiration": {"N": str(int(now) + self.TAKEN_TTL_SECONDS)},
+        }
+        try:
+            self._client.put_item(TableName=self._table, Item=item)
         except Exception:
             return
