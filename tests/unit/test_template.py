@@ -698,7 +698,7 @@ def test_layer_is_built_for_python_313_on_arm64(
 ) -> None:
     layer = template["Resources"]["BookingLayer"]
     assert layer["Properties"]["ContentUri"] == "layers/booking"
-    assert layer["Metadata"] == {"BuildMethod": "python3.13", "BuildArchitecture": "arm64"}
+    assert layer["Metadata"] == {"BuildMethod": "makefile", "BuildArchitecture": "arm64"}
     (built,) = _resources(transformed, "AWS::Lambda::LayerVersion").values()
     assert built["Properties"]["CompatibleRuntimes"] == ["python3.13"]
     assert built["Properties"]["CompatibleArchitectures"] == ["arm64"]
