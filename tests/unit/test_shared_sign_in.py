@@ -411,7 +411,7 @@ def _a_container(secret_id: str, api_url: str, *, shares: bool = True) -> Callab
 
     secretsmanager = client("secretsmanager")
     store = SecretStore(secretsmanager, 300)
-    oliver = OliverClient(api_url, OliverClient.build_http_client())
+    oliver = OliverClient(api_url, OliverClient.build_http_client(api_url))
     provider = CredentialProvider(
         read_secret=lambda fresh: store.read(secret_id, "OLIVER_SECRET_ID", fresh),
         sign_in=oliver.sign_in,

@@ -23,7 +23,7 @@ class CaptchaVerifier:
             timeout=httpx.Timeout(VERIFY_TIMEOUT, connect=2.0),
             headers={"User-Agent": outbound.USER_AGENT},
             follow_redirects=False,
-            transport=httpx.HTTPTransport(retries=1, verify=outbound.tls_context()),
+            transport=httpx.HTTPTransport(retries=1, verify=outbound.verify_for(verify_url)),
         )
 
     def verify(self, token: str | None, remote_ip: str | None, budget: Budget) -> None:

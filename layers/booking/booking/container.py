@@ -54,7 +54,7 @@ def _aws_client(service: str, region: str, endpoint: str | None) -> Any:
 
 @lru_cache(maxsize=1)
 def http_client() -> httpx.Client:
-    return OliverClient.build_http_client()
+    return OliverClient.build_http_client(settings().oliver_api_url)
 
 
 @lru_cache(maxsize=1)

@@ -86,13 +86,14 @@ class OliverClient:
         self.http = http
 
     @staticmethod
-    def build_http_client() -> httpx.Client:
+    def build_http_client(api_url: str) -> httpx.Client:
+        """The connection pool for Oliver at ``api_url`` (sign-in is on the same origin)."""
         return httpx.Client(
             timeout=httpx.Timeout(READ_TIMEOUT, connect=2.0),
             limits=httpx.Limits(max_keepalive_connections=4, keepalive_expiry=55),
             headers={"Accept": "application/json", "User-Agent": outbound.USER_AGENT},
             follow_redirects=False,
-            verify=outbound.tls_context(),
+            verify=outbound.verify_for(api_url),
         )
 
     def _headers(self, token: str, location_id: str, request_id: str) -> dict[str, str]:

@@ -61,7 +61,8 @@ def _read_oliver_secret(fresh: bool) -> Any:
 
 @lru_cache(maxsize=1)
 def _oliver() -> OliverClient:
-    return OliverClient(settings().oliver_api_url, OliverClient.build_http_client())
+    api_url = settings().oliver_api_url
+    return OliverClient(api_url, OliverClient.build_http_client(api_url))
 
 
 @lru_cache(maxsize=1)
