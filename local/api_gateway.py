@@ -315,6 +315,7 @@ def lambda_runtime_environment(spec: FunctionSpec) -> dict[str, str]:
         "AWS_REGION": REGION,
         "AWS_DEFAULT_REGION": REGION,
         "AWS_SAM_LOCAL": "true",
+        "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
         "_HANDLER": spec.handler,
     }
 

@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from booking.service import BookingService
 
 app = APIGatewayHttpResolver()
-container.prime()
+container.prime(read_ahead=container.reads_ahead())
 snapstart.install(before_snapshot=container.prime, after_restore=container.after_restore)
 #: On every answer: bookings carry personal data, and no answer is anything but what it says.
 SECURITY_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
@@ -204,6 +204,7 @@ def unexpected_error(error: Exception) -> Response:
 )
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    container.await_read_ahead()
     answer = app.resolve(event, context)
     answer["headers"] = {**(answer.get("headers") or {}), **SECURITY_HEADERS}
     return answer

@@ -138,9 +138,15 @@ def configured_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Local
     sources = {"oliver": {"scheme": "hmac-sha256", "id_header": "X-Delivery-Id"}}
     with LocalStack(
         workdir=tmp_path_factory.mktemp("webhook-stack"),
-        extra_args=["--parameter-overrides", f"WebhookSources={json.dumps(sources)}"],
+        # The function read its secrets at init (the stack starts it at once): with no caching,
+        # it verifies with the secret as it is when a delivery comes, the one put below.
+        extra_args=[
+            "--env",
+            "SECRET_MAX_AGE_SECONDS=0",
+            "--parameter-overrides",
+            f"WebhookSources={json.dumps(sources)}",
+        ],
     ) as stack:
-        # Before the first delivery: the function reads the secret when it first needs it.
         stack.client("secretsmanager").put_secret_value(
             SecretId=aws.WEBHOOK_SECRET_NAME,
             SecretString=json.dumps({"oliver": OLIVER_STYLE_SECRET}),

@@ -6,7 +6,10 @@ local stack call ``reset()`` to start a new container with a new environment.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
+import threading
 from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -205,11 +208,12 @@ def settle_queue() -> SettleQueue | None:
     )
 
 
-def prime() -> None:
+def prime(read_ahead: bool = False) -> None:
     """Build at init what every booking needs (Lambda's init phase runs with a full CPU, and a
     visitor waits for init and first invocation alike): the clients, the connection pool, the
-    validation models and the booking logic. Nothing is read from the network here, and a
-    configuration error is left for the first request to answer (503, not a failed init)."""
+    validation models and the booking logic. A configuration error is left for the first
+    request to answer (503, not a failed init). ``read_ahead``: also read the secrets meanwhile
+    (``start_read_ahead``); never before a SnapStart snapshot, which must not keep them."""
     from booking.errors import ConfigurationError
 
     try:
@@ -219,8 +223,61 @@ def prime() -> None:
     for service in ("secretsmanager", "dynamodb", "events"):
         aws_client(service)
     http_client()
+    if read_ahead:
+        start_read_ahead()
     booking_service()
     import phonenumbers  # noqa: F401 - most forms carry a phone; its import is the slow part
+
+
+def reads_ahead() -> bool:
+    """Whether this init may read secrets: an on-demand or provisioned container's init (the
+    Lambda runtime says which), not the init a SnapStart snapshot is taken of."""
+    kind = os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE")
+    return kind in ("on-demand", "provisioned-concurrency")
+
+
+#: The secrets being read at init, on a thread of their own (``start_read_ahead``).
+_reading_ahead: threading.Thread | None = None
+#: The most the first request waits for them: after that, it reads what it needs itself.
+READ_AHEAD_SECONDS = 5.0
+
+
+def start_read_ahead() -> None:
+    """Read, on a thread of its own, the secrets a request will read (and Oliver's token,
+    signing in when the secret holds credentials), while init goes on importing and building:
+    the network waits of the first request are then spent during init's CPU work. The first
+    request waits for it (``await_read_ahead``); a read that fails is left for the request that
+    needs it, which reads again and answers as it would have."""
+    global _reading_ahead
+    config = settings()
+    store, provider = secrets(), credentials()  # built here: one of each, shared by requests
+    optional = [
+        (config.webhook_secret_id, "WEBHOOK_SECRET_ID", "json"),
+        (config.throttle_key_secret_id, "THROTTLE_KEY_SECRET_ID", None),
+        (config.captcha_secret_id, "CAPTCHA_SECRET_ID", None),
+    ]
+
+    def read_ahead() -> None:
+        budget = Budget(READ_AHEAD_SECONDS)
+        reads = [lambda: provider.get(budget)] + [
+            functools.partial(store.read, secret_id, variable, transform=transform)
+            for secret_id, variable, transform in optional
+            if secret_id
+        ]
+        for read in reads:
+            with contextlib.suppress(Exception):
+                read()
+
+    _reading_ahead = threading.Thread(target=read_ahead, name="read-ahead", daemon=True)
+    _reading_ahead.start()
+
+
+def await_read_ahead() -> None:
+    """At the start of an invocation: the first one waits for the read-ahead of init."""
+    global _reading_ahead
+    thread, _reading_ahead = _reading_ahead, None
+    if thread is not None:
+        thread.join(READ_AHEAD_SECONDS)
 
 
 def after_restore() -> None:
@@ -233,7 +290,7 @@ def after_restore() -> None:
     if http_client.cache_info().currsize:
         http_client().close()
     reset()
-    prime()
+    prime(read_ahead=True)
 
 
 def budget(context: Any) -> Budget:
@@ -245,6 +302,7 @@ def reset() -> None:
     harnesses that start a new "container" in the same process (tests, the local stack), and
     for a container restored from a SnapStart snapshot (``after_restore``); nothing on the hot
     path calls this."""
+    await_read_ahead()  # it writes into this container's caches: never into the next one's
     get_settings.cache_clear()
     for factory in (
         http_client,
