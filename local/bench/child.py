@@ -2,7 +2,9 @@
 interpreter start -> import of the handler module (the function's init) -> one invocation ->
 answer. It stamps each step with ``time.perf_counter()``, which on Linux is CLOCK_MONOTONIC, the
 same clock in every process, so the parent compares the stamps with the instant it started this
-process.
+process; and with ``time.process_time()``, this process's CPU time so far (every thread's, the
+interpreter's own start-up included), so the parent can tell the CPU of each step from its waits.
+After the answer (and its stamps) it reads the process's peak resident memory (``VmHWM``).
 
     python child.py MODULE HANDLER        the invocation (event and context as JSON on stdin,
                                            read after the import and not timed)
@@ -24,6 +26,7 @@ import sys
 import time
 
 STARTED = time.perf_counter()
+CPU_STARTED = time.process_time()
 
 
 def _claim(folder: str) -> str:
@@ -85,7 +88,17 @@ def main() -> None:
     if args[0] == "--floor":
         for name in args[1].split(","):
             __import__(name)
-        _emit({"started": STARTED, "imported": time.perf_counter()})
+        imported = time.perf_counter()
+        cpu_imported = time.process_time()
+        _emit(
+            {
+                "started": STARTED,
+                "imported": imported,
+                "cpu_started": CPU_STARTED,
+                "cpu_imported": cpu_imported,
+                "rss_mib": _rss_mib(),
+            }
+        )
         return
     event_file = _enter_world(args[3]) if args[2:3] == ["--world"] else None
     profile = os.environ.get("BENCH_PROFILE")
@@ -106,6 +119,7 @@ def main() -> None:
         __import__(args[0])
     handler = getattr(sys.modules[args[0]], args[1])
     imported = time.perf_counter()
+    cpu_imported = time.process_time()
     if profile or os.environ.get("BENCH_PHASES"):
         print("BENCH-PHASE first-invocation", file=sys.stderr, flush=True)
     import json
@@ -117,26 +131,46 @@ def main() -> None:
         spec = json.loads(sys.stdin.buffer.read())
     context = Context(spec["context"])
     invoked = time.perf_counter()
+    cpu_invoked = time.process_time()
     if profile:
         import cProfile
 
         profiler = cProfile.Profile()
         answer = profiler.runcall(handler, spec["event"], context)
         answered = time.perf_counter()
+        cpu_answered = time.process_time()
         profiler.dump_stats(profile + ".prof")
     else:
         answer = handler(spec["event"], context)
         answered = time.perf_counter()
+        cpu_answered = time.process_time()
     result = {
         "started": STARTED,
         "imported": imported,
         "invoked": invoked,
         "answered": answered,
+        "cpu_started": CPU_STARTED,
+        "cpu_imported": cpu_imported,
+        "cpu_invoked": cpu_invoked,
+        "cpu_answered": cpu_answered,
+        "rss_mib": _rss_mib(),
         "answer": answer,
     }
     if calls is not None:
         result["calls"] = calls
     _emit(result)
+
+
+def _rss_mib() -> float | None:
+    """Peak resident memory of this process so far (Linux's ``VmHWM``), in MiB; None elsewhere."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
 
 
 def _emit(result: dict) -> None:  # type: ignore[type-arg]

@@ -5,6 +5,12 @@ and its first invocation, with real botocore clients talking HTTP to the moto se
 upstream calls going to the sandbox over HTTP. Network waits are in these figures: that is what
 a visitor waits for (a real AWS endpoint adds TLS and distance; moto adds its own work).
 
+Each child also stamps ``time.process_time()`` (its CPU time, every thread's) at the same
+points, so a launch splits into CPU (``cpu_start``, ``cpu_init``, ``cpu_first``) and what is
+not CPU (``wait``: waits on the servers, on the disk, on a busy machine, and the parent's own
+work of starting the process); ``local.bench.report`` scales the CPU to Lambda's memory sizes.
+The child's peak resident memory after its answer is kept too (``rss_mib``).
+
 The floor is a fresh process that imports the four mandated packages and nothing else.
 Rounds rotate the order of the cases so that a drift of the machine's speed spreads over all
 of them; a first round (not counted) compiles the bytecode, warms the file cache and makes the
@@ -112,6 +118,15 @@ CASES = (
         "no failure",
     ),
     Case(
+        "page",
+        "(e) GET /book, the booking page",
+        "PageFunction",
+        # The hosted page's first view: its form with the open times (asked of the sandbox).
+        lambda w: w._http_event("GET", "/book"),
+        _status(200),
+        "200",
+    ),
+    Case(
         "ref_partner",
         "reference handler, (a)",
         API_FUNCTION,
@@ -144,10 +159,30 @@ class Launch:
     outcome: str | None = None
     #: ``--profile``: the probe's timings, ``start`` in seconds from the parent's start.
     calls: list[dict[str, Any]] = field(default_factory=list)
+    #: CPU seconds of the process (all its threads): the interpreter's start-up before the
+    #: child's first line, the import, the first invocation (the harness's reading of stdin
+    #: left out, as from ``first``). The floor's ``cpu_first`` is 0.
+    cpu_start: float = 0.0
+    cpu_init: float = 0.0
+    cpu_first: float = 0.0
+    #: Peak resident memory (``VmHWM``) after the answer; None where Linux's /proc is not.
+    rss_mib: float | None = None
 
     @property
     def total(self) -> float:
         return self.answered
+
+    @property
+    def cpu(self) -> float:
+        """The process's CPU from its start to its answer."""
+        return self.cpu_start + self.cpu_init + self.cpu_first
+
+    @property
+    def wait(self) -> float:
+        """What of launch -> answer was not this process's CPU: waits on the servers (moto, the
+        sandbox), the disk, the machine, and the parent's start of the process. Never below 0
+        (two threads' CPU can overlap)."""
+        return max(0.0, self.total - self.cpu)
 
     @property
     def init(self) -> float:
@@ -164,7 +199,14 @@ class Figures:
     launches: list[Launch] = field(default_factory=list)
 
     def median(self, attribute: str = "total") -> float:
+        """The median of a ``Launch`` attribute: ``total``, ``started``, ``init``, ``first``,
+        ``cpu``, ``cpu_start``, ``cpu_init``, ``cpu_first``, ``wait``."""
         return statistics.median(getattr(launch, attribute) for launch in self.launches)
+
+    def peak_rss(self) -> float | None:
+        """The highest peak resident memory of these launches, MiB (None if not read)."""
+        values = [launch.rss_mib for launch in self.launches if launch.rss_mib is not None]
+        return max(values) if values else None
 
     def low(self) -> float:
         return min(launch.total for launch in self.launches)
@@ -226,12 +268,18 @@ def run_child(
             f"{stderr[-3000:]}{stdout[-2000:]}"
         )
     result = json.loads(marks[-1][len(RESULT_MARK) :])
+    cpu = {
+        "cpu_start": result["cpu_started"],
+        "cpu_init": result["cpu_imported"] - result["cpu_started"],
+        "rss_mib": result.get("rss_mib"),
+    }
     if case.function_id is None:
         launch = Launch(
-            result["started"] - start, result["imported"] - start, result["imported"] - start
+            result["started"] - start, result["imported"] - start, result["imported"] - start, **cpu
         )
     else:
         harness = result["invoked"] - result["imported"]  # reading the event: not the function's
+        harness_cpu = result["cpu_invoked"] - result["cpu_imported"]
         launch = Launch(
             result["started"] - start,
             result["imported"] - start,
@@ -239,6 +287,8 @@ def run_child(
             result["answer"],
             _outcome(stdout),
             [{**call, "start": call["start"] - start} for call in result.get("calls") or []],
+            cpu_first=result["cpu_answered"] - result["cpu_imported"] - harness_cpu,
+            **cpu,
         )
         if not case.expect(launch.answer):
             raise LaunchError(
@@ -254,7 +304,7 @@ def prepare(world: World, warm_up: bool = True) -> None:
     the slot it took)."""
     if warm_up:  # one launch per code path: the other cases import nothing more
         for case in CASES:
-            if case.key in ("partner", "public", "ref_partner"):
+            if case.key in ("partner", "public", "page", "ref_partner"):
                 run_child(world, case)
     taken = world.next_slot()
     booked = Case("setup", "setup booking", API_FUNCTION, lambda w: w.partner_event(taken))

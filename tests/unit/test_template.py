@@ -693,6 +693,32 @@ def test_every_function_runs_python_313_on_arm64_with_tracing(transformed: dict[
         assert transformed["Resources"][layer["Ref"]]["Type"] == "AWS::Lambda::LayerVersion"
 
 
+# MemorySize, as docs/performance.md (Memory size) chooses it from `make bench`'s figures: one full
+# vCPU (Lambda gives 1 vCPU at 1,769 MB) for the functions a visitor waits for, whose cold start is
+# mostly CPU; the least size with a wide RSS margin for the background ones, sized for cost.
+VISITOR_FACING = {"ApiFunction", "PageFunction"}
+VISITOR_FACING_MEMORY_MB = 1769
+BACKGROUND_MEMORY_MB = 512
+
+
+def test_functions_a_visitor_waits_for_get_at_least_one_full_vcpu(
+    transformed: dict[str, Any],
+) -> None:
+    functions = _resources(transformed, "AWS::Lambda::Function")
+    assert set(functions) >= VISITOR_FACING
+    for name in VISITOR_FACING:
+        assert functions[name]["Properties"]["MemorySize"] >= VISITOR_FACING_MEMORY_MB, name
+
+
+def test_background_functions_are_sized_for_cost(
+    template: dict[str, Any], transformed: dict[str, Any]
+) -> None:
+    assert template["Globals"]["Function"]["MemorySize"] == BACKGROUND_MEMORY_MB
+    for name, function in _resources(transformed, "AWS::Lambda::Function").items():
+        if name not in VISITOR_FACING:
+            assert function["Properties"]["MemorySize"] == BACKGROUND_MEMORY_MB, name
+
+
 def test_layer_is_built_for_python_313_on_arm64(
     template: dict[str, Any], transformed: dict[str, Any]
 ) -> None:
