@@ -12,6 +12,7 @@ template.yaml declares them, and the confirmation emails' sender verified in SES
 from __future__ import annotations
 
 import errno
+import functools
 import json
 import logging
 import secrets
@@ -295,16 +296,22 @@ class AwsEmulation:
             server.stop()
 
 
-def create_tables(dynamodb: Any) -> None:
-    """Both tables as template.yaml declares them (keys, indexes), with TTL on `expiration`."""
+@functools.cache
+def _tables() -> dict[str, dict[str, Any]]:
+    """CreateTable's arguments of both tables, from template.yaml (parsed once a process)."""
     from local.template import Template
 
     template = Template()
-    for name, logical_id in (
-        (IDEMPOTENCY_TABLE_NAME, "IdempotencyTable"),
-        (THROTTLE_TABLE_NAME, "ThrottleTable"),
-    ):
-        dynamodb.create_table(TableName=name, **template.table(logical_id))
+    return {
+        IDEMPOTENCY_TABLE_NAME: template.table("IdempotencyTable"),
+        THROTTLE_TABLE_NAME: template.table("ThrottleTable"),
+    }
+
+
+def create_tables(dynamodb: Any) -> None:
+    """Both tables as template.yaml declares them (keys, indexes), with TTL on `expiration`."""
+    for name, table in _tables().items():
+        dynamodb.create_table(TableName=name, **table)
         dynamodb.update_time_to_live(
             TableName=name,
             TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiration"},

@@ -179,7 +179,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
             event_pattern=json.dumps({"source": [{"prefix": ""}]}),
         )
         events.put_targets("all", "bookings", [{"Id": "inbox", "Arn": inbox.queue_arn}])
-        table = Template().table("IdempotencyTable")  # keys and indexes as deployed
+        table = copy.deepcopy(_idempotency_table())
         _moto("dynamodb").create_table(
             "idempotency",
             schema=table["KeySchema"],
@@ -206,6 +206,13 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
             client("sqs"),
             client("secretsmanager"),
         )
+
+
+@functools.cache
+def _idempotency_table() -> dict[str, Any]:
+    """The idempotency table's keys and indexes as template.yaml deploys them (read once: parsing
+    the template takes longer than a test)."""
+    return Template().table("IdempotencyTable")
 
 
 def _create_secret(name: str, value: str) -> str:
