@@ -590,7 +590,10 @@ def memory_markdown(run: Run) -> str:
             f"below {FULL_CPU_MB:,} MB the size hardly changes it: C seconds of CPU bill "
             f"M/1024 x C x {FULL_CPU_MB}/M = C x {FULL_CPU_MB}/1024 GB-s at any M below it, so a "
             "smaller size saves only on the waits. 1,000 cold notifications cost at most "
-            + ", ".join(f"{_dollars(dearest(mb))} at {mb:,} MB" for mb in (background, 512, 1769))
+            + ", ".join(
+                f"{_dollars(dearest(mb))} at {mb:,} MB"
+                for mb in sorted({MEMORY_SIZES[0], background, FULL_CPU_MB})
+            )
             + f". The smallest size of which the highest peak RSS measured ({choice.rss_mib:.1f} "
             f"MiB) is at most {RSS_SHARE:.0%} and whose inits stay within "
             f"{INIT_SHARE * INIT_LIMIT_S:.0f} s, half of Lambda's {INIT_LIMIT_S:.0f} s limit "
@@ -657,6 +660,7 @@ def markdown(run: Run, table_text: str) -> str:
     parts = [HEADER.format(machine=run.machine(), seconds=run.seconds)]
     parts.append("## The figures\n\n```\n" + table_text + "\n```\n")
     parts.append(_targets(run))
+    parts.append(MISSES)
     if run.launch:
         parts.append(memory_markdown(run))
     parts.append(MEANINGS)
@@ -812,6 +816,47 @@ call (and its wait on the socket) and each upstream request. It prints both; use
 after a change. `python -m local.bench --profile warm` runs the warm series under cProfile and
 gives a warm booking's own time by package (botocore, httpx, our code, the standard library's
 modules, ...), per booking.
+"""
+
+MISSES = """\
+## Why the missed targets are missed
+
+Read with `python -m local.bench --profile partner` (and `--profile warm`) on this machine on
+2026-11-29; the milliseconds below are from those profiled runs, so read them as shares.
+
+**Launch -> first 201 at most 1.4x the floor.** The floor only imports the four packages. A
+booking's init adds, on top of it: pydantic building the booking's models and its validation
+machinery (about 80 ms: `booking.models`, `booking.intake`), Powertools' event handler (about
+55 ms, a third of it asyncio, which its package imports with the AppSync resolvers), the three
+boto3 clients a booking uses (about 30 ms each, the first one no longer scanning ~450 service
+folders: `layers/booking/build_layer.py`), `phonenumbers` (about 35 ms; most forms carry a phone),
+Powertools' idempotency and parameters utilities (about 30 ms), httpx's transport (httpcore and
+h11, about 30 ms) and our own modules (about 40 ms). Each is one of the mandated packages doing
+what a booking needs, or our code; nothing is imported that a booking does not use, and the
+network waits of init (the secrets, Oliver's sign-in) run on a thread while it imports, so the
+first invocation makes only the booking's own calls. The reference handler of the same run
+(`local/bench/reference/app.py`, which validates less, matches nobody by name and throttles
+nobody) lands within about 0.1x of ours. What would take init off a visitor's path is not a
+smaller init but none: SnapStart (the `SnapStart` parameter, README: Performance).
+
+**Warm own time at most 3 ms (p50) and 6 ms (p99).** A partner booking makes three AWS calls and
+one request to Oliver. botocore's share of a warm booking (building, validating, signing and
+serialising each request, parsing each answer, with `http.client`'s header parsing under it) is
+more than half of it, about 0.9 ms a call here; httpx's request, Powertools' idempotency, the
+JSON logs and metrics and our own code share the rest. Three botocore calls alone are close to
+3 ms on this machine. A public booking adds two lookups in Oliver (`GET /clients`, by email and by
+phone or name) and the throttle's read.
+
+**Three AWS calls for a public booking.** A partner's booking makes exactly three (claim,
+`PutEvents`, completion). A public booking makes a fourth: the read of the visitor's contact
+counters (`BatchGetItem` of hashed keys), which has to come before any lookup, so that a stranger
+guessing at a client is held after five misses without learning anything (docs/security.md). A
+visitor outside `ThrottleExemptCidrs` adds the per-IP counter (`UpdateItem`): five.
+
+**The layer without boto3 at most 15 MiB.** It ships its bytecode on purpose (7.4 MiB of the
+19.2); without it the same layer is 11.8 MiB, and every cold start compiles every module it
+imports, as `/opt` is read-only: the *without bytecode* line of section 1 (several times the
+floor's time on this machine). Zipped, as uploaded, it is 7.6 MiB.
 """
 
 MEMORY_MODEL = """\
