@@ -282,8 +282,9 @@ def await_read_ahead() -> None:
 
 def after_restore() -> None:
     """A container restored from a SnapStart snapshot (``booking.snapstart``): new connections,
-    secrets and token read again at first use, new random state; the clients and everything
-    imported are kept, and the adapters are built again at once (cheap: nothing is imported)."""
+    secrets and token read again (ahead of the first request), new random state; the clients and
+    everything imported are kept, and the adapters are built again at once (cheap: nothing is
+    imported)."""
     import random
 
     random.seed()

@@ -6,7 +6,8 @@ connection pool, validation models, booking logic: ``container.prime``); the hoo
 case the snapshot is taken from a container whose configuration failed at init. After a restore,
 each container is one of many copies of that snapshot, so what is unique or time-bound is made
 again: the HTTP connections (a snapshot's sockets are dead), the cached secrets and Oliver token
-(read again at first use), the random state, and the fallback throttle key.
+(read again at once, on a thread, while the first request is on its way: ``container.
+start_read_ahead``), the random state, and the fallback throttle key.
 
 The hooks go through the runtime's own module (``snapshot_restore_py``, present in Lambda's Python
 3.12+ runtimes); where it is absent (tests, the local stack, a function without SnapStart on an
