@@ -75,7 +75,8 @@ class LocalStack:
         self.python = python
         self.startup_seconds: float | None = None
         self.process: subprocess.Popen[bytes] | None = None
-        self._http = httpx.Client(timeout=10.0)
+        # A CA bundle only for HTTPS (the stack is plain HTTP: parsing it would cost ~50 ms of CPU).
+        self._http = httpx.Client(timeout=10.0, verify=self.api_url.startswith("https://"))
         self._sqs: Any = None
 
     # -- lifecycle
