@@ -10,6 +10,7 @@ import contextlib
 import functools
 import os
 import threading
+from collections.abc import Callable
 from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -250,20 +251,18 @@ def start_read_ahead() -> None:
     needs it, which reads again and answers as it would have."""
     global _reading_ahead
     config = settings()
-    store, provider = secrets(), credentials()  # built here: one of each, shared by requests
-    optional = [
-        (config.webhook_secret_id, "WEBHOOK_SECRET_ID", "json"),
-        (config.throttle_key_secret_id, "THROTTLE_KEY_SECRET_ID", None),
-        (config.captcha_secret_id, "CAPTCHA_SECRET_ID", None),
-    ]
+    secrets()  # built here, before the thread: one store, shared by the requests
+    provider = credentials()
+    # The readers the requests use (so the same cache entries), each only when configured.
+    reads: list[Callable[[], object]] = [lambda: provider.get(Budget(READ_AHEAD_SECONDS))]
+    if config.webhook_secret_id:
+        reads.append(webhook_secret_document)
+    if config.throttle_key_secret_id:
+        reads.append(throttle_key)
+    if config.captcha_secret_id:
+        reads.append(functools.partial(read_secret, config.captcha_secret_id, "CAPTCHA_SECRET_ID"))
 
     def read_ahead() -> None:
-        budget = Budget(READ_AHEAD_SECONDS)
-        reads = [lambda: provider.get(budget)] + [
-            functools.partial(store.read, secret_id, variable, transform=transform)
-            for secret_id, variable, transform in optional
-            if secret_id
-        ]
         for read in reads:
             with contextlib.suppress(Exception):
                 read()
